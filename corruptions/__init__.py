@@ -1,0 +1,39 @@
+"""Corruptions for video and image robustness benchmarks (standalone: torch, numpy, PyAV).
+
+    import corruptions
+    corrupted = corruptions.apply(video_uint8_TCHW, "gaussian_noise", 3, seed=0, video_id="v1")
+    corruptions.names("ucf101-p")          # the 18 perturbations of UCF101-P / HMDB51-P
+    corruptions.info("motion_blur")        # family, presets, parameters per severity, sources
+
+Presets reproduce ImageNet-C / Tiny-ImageNet-C / CIFAR-10-C (Hendrycks & Dietterich),
+UCF101-P / HMDB51-P (Schiappa et al.) and Mini Kinetics-C (Yi et al.); ``variant="fixed"``
+corrects their known defects, ``variant="reference"`` keeps the reference behaviour.
+"""
+
+from corruptions.api import (
+    VARIANTS,
+    CorruptionInfo,
+    apply,
+    apply_with_info,
+    derive_seed,
+    describe,
+    families,
+    info,
+    names,
+    presets,
+)
+from corruptions.errors import CorruptionError
+
+__all__ = [
+    "VARIANTS",
+    "CorruptionError",
+    "CorruptionInfo",
+    "apply",
+    "apply_with_info",
+    "derive_seed",
+    "describe",
+    "families",
+    "info",
+    "names",
+    "presets",
+]

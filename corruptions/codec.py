@@ -1,0 +1,373 @@
+"""Codec and transmission corruptions: re-encode, damage and decode a clip in memory (PyAV).
+
+No FFmpeg binary, no temporary files: frames go through PyAV codec contexts (and, for packet
+loss, an MPEG-TS muxer writing to ``io.BytesIO``). Encoders run single-threaded with fixed
+settings so the same input always gives the same bytes; corrupted-data jobs parallelise over
+videos instead.
+
+Frame count. Every corruption except ``frame_rate`` keeps T. Decoded frames are matched to
+their source index by timestamp; a frame the decoder cannot produce (damaged beyond
+concealment) is replaced by the last good frame before it (the first good one after it at the
+start), as a player freezes on the last picture. If nothing at all decodes, the clip is black.
+``frame_rate`` returns round(T * fps_out / fps_in) frames: the clip really has a lower rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from corruptions.tables_video import CodecLevel
+
+DEFAULT_FPS = 30.0  # source frame rate assumed when the caller does not know it (Kinetics)
+CARRIER_CRF = 18  # H.264 stream that bit errors / packet loss damage: visually near-lossless
+CARRIER_GOP_SECONDS = 2.0  # key frame interval of that stream, as in web/streaming video
+X265_DEFAULT_CRF = 28  # FFmpeg's libx265 default, also what (Y)'s frame_rate command encoded with
+MPEG_MAX_QSCALE = 31  # MPEG-2/MPEG-4 quantiser ceiling (FFmpeg clips -q:v to it)
+TS_PACKET = 188
+MIN_SIDE = 16  # smallest frame side every encoder here accepts (libx265 rejects 8 px)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How to encode a clip: codec name, its private options and rate control."""
+
+    codec: str
+    options: dict[str, str] = field(default_factory=dict)
+    qscale: int | None = None  # fixed quantiser (MPEG-2/4), as ``-q:v``
+    bit_rate: int | None = None  # average bit rate with maxrate = bufsize = bit_rate
+    min_width: int = 0  # narrower frames are edge-padded to this width for the encoder
+
+    @property
+    def decoder(self) -> str:
+        return {"libx264": "h264", "libx265": "hevc"}.get(self.codec, self.codec)
+
+
+def x264(crf: int | None = None, **options: str) -> Encoding:
+    base = {"preset": "medium", "threads": "1"}
+    if crf is not None:
+        base["crf"] = str(crf)
+    return Encoding("libx264", {**base, **options})
+
+
+def carrier(fps: float) -> Encoding:
+    """The "source" H.264 stream stood in for by in-memory coding (see bit_error, packet_loss, ABR)."""
+    return x264(CARRIER_CRF, g=str(max(1, round(CARRIER_GOP_SECONDS * fps))))
+
+
+def x265(crf: int | None = None) -> Encoding:
+    options = {"preset": "medium", "x265-params": "log-level=none:pools=1:frame-threads=1"}
+    if crf is not None:
+        options["crf"] = str(crf)
+    # libx265 corrupts the heap on frames 33-50 px wide (seen with 34..48 px): pad to 64.
+    return Encoding("libx265", options, min_width=64)
+
+
+# ---------------------------------------------------------------------------------------------
+# frames <-> packets
+
+
+def _to_frames(x: torch.Tensor) -> np.ndarray:
+    """float [T, C, H, W] in [0, 1] -> uint8 [T, H', W', 3] padded to even size (yuv420p)."""
+    frames = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if pad_h or pad_w:
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return np.ascontiguousarray(frames)
+
+
+def _from_frames(frames: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    height, width = like.shape[-2:]
+    out = torch.from_numpy(np.ascontiguousarray(frames[:, :height, :width])).to(like.device)
+    return out.permute(0, 3, 1, 2).to(like.dtype) / 255
+
+
+def _open_encoder(enc: Encoding, height: int, width: int, fps: float):
+    import av
+
+    ctx = av.CodecContext.create(enc.codec, "w")
+    ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
+    rate = Fraction(fps).limit_denominator(1001)
+    ctx.time_base, ctx.framerate = 1 / rate, rate
+    if enc.qscale is not None:  # -q:v q for mpegvideo == qmin = qmax = q
+        ctx.qmin = ctx.qmax = min(enc.qscale, MPEG_MAX_QSCALE)
+    if enc.bit_rate is not None:
+        ctx.bit_rate = enc.bit_rate
+        ctx.options = {**enc.options, "maxrate": str(enc.bit_rate), "bufsize": str(enc.bit_rate)}
+    else:
+        ctx.options = dict(enc.options)
+    return ctx
+
+
+def _video_frames(frames: np.ndarray) -> Iterable:
+    import av
+
+    for index, image in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = index
+        yield frame
+
+
+def encode(frames: np.ndarray, enc: Encoding, fps: float) -> list:
+    """uint8 [T, H, W, 3] -> the encoder's packets (Annex-B for H.264/H.265), pts = frame index."""
+    ctx = _open_encoder(enc, frames.shape[1], frames.shape[2], fps)
+    packets = [p for frame in _video_frames(frames) for p in ctx.encode(frame)]
+    return packets + list(ctx.encode(None))
+
+
+def _decoded_image(frame, height: int, width: int) -> np.ndarray | None:
+    if frame.height != height or frame.width != width:
+        return None  # a damaged header made the decoder guess another size: treat as lost
+    return frame.to_ndarray(format="rgb24")
+
+
+def decode(packets: Iterable, decoder: str, num_frames: int, height: int, width: int) -> np.ndarray:
+    """Decode packets whose pts are frame indices; gaps are filled (see module docstring)."""
+    import av
+
+    ctx = av.CodecContext.create(decoder, "r")
+    ctx.thread_count = 1  # error concealment with frame threads is not reproducible
+    images: dict[int, np.ndarray] = {}
+
+    def take(frames) -> None:
+        for frame in frames:
+            image = _decoded_image(frame, height, width)
+            if image is not None and frame.pts is not None and 0 <= frame.pts < num_frames:
+                images.setdefault(int(frame.pts), image)
+
+    for packet in list(packets) + [None]:
+        try:
+            take(ctx.decode(packet))
+        except av.FFmpegError:
+            continue  # undecodable packet: its frame is lost
+    return fill_gaps(images, num_frames, height, width)
+
+
+def fill_gaps(images: dict[int, np.ndarray], num_frames: int, height: int, width: int) -> np.ndarray:
+    """Frames in index order; a missing frame repeats the last good one (the next at the start)."""
+    if not images:
+        return np.zeros((num_frames, height, width, 3), np.uint8)
+    first = images[min(images)]
+    out, last = [], first
+    for index in range(num_frames):
+        last = images.get(index, last)
+        out.append(last)
+    return np.stack(out)
+
+
+def roundtrip(frames: np.ndarray, enc: Encoding, fps: float) -> np.ndarray:
+    """Encode and decode; the result has the input's size (encoder padding is cropped off)."""
+    width = frames.shape[2]
+    if width < enc.min_width:
+        frames = np.pad(frames, ((0, 0), (0, 0), (0, enc.min_width - width), (0, 0)), mode="edge")
+    decoded = decode(encode(frames, enc, fps), enc.decoder, len(frames), frames.shape[1], frames.shape[2])
+    return decoded[:, :, :width]
+
+
+def _resized(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    return F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def _even(value: float) -> int:
+    return max(MIN_SIDE, int(round(value / 2)) * 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# compression
+
+
+def _compressor(make: Callable[[object], Encoding]) -> Callable[..., torch.Tensor]:
+    """A corruption that re-encodes the clip with ``make(param)`` and decodes it."""
+
+    def corrupt(x, param, generator, *, coherent=False, fps: float = DEFAULT_FPS):
+        return _from_frames(roundtrip(_to_frames(x), make(param), fps), x)
+
+    return corrupt
+
+
+def _mpeg(codec: str) -> Callable[..., torch.Tensor]:
+    """MPEG-2 / MPEG-4 part 2 at a fixed quantiser, optionally coded at a reduced resolution."""
+
+    def corrupt(x, level: CodecLevel, generator, *, coherent=False, fps: float = DEFAULT_FPS):
+        height, width = x.shape[-2:]
+        small = x if level.scale >= 1 else _resized(x, _even(height * level.scale), _even(width * level.scale))
+        coded = _from_frames(roundtrip(_to_frames(small), Encoding(codec, qscale=level.qscale), fps), small)
+        return coded if small is x else _resized(coded, height, width)
+
+    corrupt.__name__ = codec
+    return corrupt
+
+
+def _average_bitrate(make: Callable[[int | None], Encoding]) -> Callable[..., torch.Tensor]:
+    """(Y)'s ABR: bit rate = source bit rate / d, maxrate = bufsize = that rate.
+
+    The reference divides the bit rate of the downloaded source file. In memory there is no
+    source file; the source stream is stood in for by the H.264 CRF 18 coding of the clip (the
+    same stream bit_error and packet_loss damage), whose bit rate is measured.
+    """
+
+    def corrupt(x, divisor: int, generator, *, coherent=False, fps: float = DEFAULT_FPS):
+        frames = _to_frames(x)
+        source_bits = 8 * sum(p.size for p in encode(frames, carrier(fps), fps))
+        rate = max(1_000, int(source_bits * fps / len(frames) / divisor))
+        enc = dataclasses.replace(make(None), bit_rate=rate)
+        return _from_frames(roundtrip(frames, enc, fps), x)
+
+    return corrupt
+
+
+def frame_rate(x, target_fps: float, generator, *, coherent=False, fps: float = DEFAULT_FPS) -> torch.Tensor:
+    """Convert to ``target_fps`` (nearest earlier-or-equal source frame) and code with libx265.
+
+    Returns round(T * target / fps) frames; a clip already at or below the target only gets
+    re-encoded. (Y)'s command asked FFmpeg for this with an option that current FFmpeg
+    rejects; this is the conversion it intended.
+    """
+    indices = frame_rate_indices(x.shape[0], fps, target_fps)
+    return _from_frames(roundtrip(_to_frames(x[indices.to(x.device)]), x265(X265_DEFAULT_CRF), min(fps, target_fps)), x)
+
+
+def frame_rate_indices(num_frames: int, fps: float, target_fps: float) -> torch.Tensor:
+    """Source frame shown at each output time k / target_fps (FFmpeg ``fps`` filter rounding)."""
+    if target_fps >= fps:
+        return torch.arange(num_frames)
+    count = max(1, round(num_frames * target_fps / fps))
+    return (torch.arange(count, dtype=torch.float64) * fps / target_fps).round().long().clamp(max=num_frames - 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# transmission errors on an H.264 stream
+
+SLICE_NAL_TYPES = frozenset(range(1, 6))  # coded slice data; SPS/PPS/SEI/AUD stay intact
+
+
+def _start_code_positions(buf: np.ndarray) -> np.ndarray:
+    zero = buf[:-2] == 0
+    return np.nonzero(zero & (buf[1:-1] == 0) & (buf[2:] == 1))[0]
+
+
+def slice_payload_mask(data: bytes) -> np.ndarray:
+    """True for bytes of an Annex-B packet that lie in slice NAL units, after the NAL header."""
+    buf = np.frombuffer(data, np.uint8)
+    mask = np.zeros(len(buf), bool)
+    starts = _start_code_positions(buf) + 3
+    ends = np.append(starts[1:] - 3, len(buf))
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        while end > start and buf[end - 1] == 0:
+            end -= 1
+        if start < len(buf) and (buf[start] & 0x1F) in SLICE_NAL_TYPES:
+            mask[start + 1 : end] = True
+    return mask
+
+
+def _bernoulli(count: int, probability: float, generator: torch.Generator) -> np.ndarray:
+    return (torch.rand(count, generator=generator, device=generator.device) < probability).cpu().numpy()
+
+
+def bit_error(x, one_in: int, generator, *, coherent=False, fps: float = DEFAULT_FPS) -> torch.Tensor:
+    """Damage about one byte in ``one_in`` of the slice data of an H.264 stream, then decode.
+
+    As FFmpeg's ``noise`` bitstream filter in (Y), but parameter sets and NAL headers are
+    spared so the stream stays decodable; each hit byte gets a random non-empty set of its
+    bits flipped.
+    """
+    import av
+
+    frames = _to_frames(x)
+    packets = encode(frames, carrier(fps), fps)
+    payloads = [bytes(p) for p in packets]
+    masks = [slice_payload_mask(data) for data in payloads]
+    hits = _bernoulli(sum(int(m.sum()) for m in masks), 1 / one_in, generator)
+    flips = torch.randint(1, 256, (int(hits.sum()),), generator=generator, device=generator.device).cpu().numpy()
+    damaged, used_hits, used_flips = [], 0, 0
+    for data, mask, original in zip(payloads, masks, packets):
+        buf = np.frombuffer(data, np.uint8).copy()
+        positions = np.nonzero(mask)[0][hits[used_hits : used_hits + int(mask.sum())]]
+        used_hits += int(mask.sum())
+        buf[positions] ^= flips[used_flips : used_flips + len(positions)].astype(np.uint8)
+        used_flips += len(positions)
+        packet = av.Packet(buf.tobytes())
+        packet.pts, packet.dts = original.pts, original.dts
+        damaged.append(packet)
+    return _from_frames(decode(damaged, "h264", len(frames), frames.shape[1], frames.shape[2]), x)
+
+
+def _mux_transport_stream(frames: np.ndarray, fps: float) -> bytes:
+    """The carrier stream in MPEG-TS. The packets come from :func:`encode` and are only muxed
+    here: encoding through the container's own stream gave run-to-run different bytes."""
+    import av
+
+    packets = encode(frames, carrier(fps), fps)
+    rate = Fraction(fps).limit_denominator(1001)
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mpegts") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for packet in packets:
+            packet.stream = stream
+            packet.time_base = 1 / rate
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def droppable_ts_packets(ts: np.ndarray) -> np.ndarray:
+    """Transport packets ([N, 188] bytes) that loss may hit: video payload, except key-frame starts.
+
+    Tables (PAT/PMT/SDT) and the first packet of each key frame (it carries the random-access
+    flag, the PES timestamps and SPS/PPS) are spared so the stream stays decodable.
+    """
+    pid = ((ts[:, 1].astype(np.int64) & 0x1F) << 8) | ts[:, 2]
+    video_pid = np.bincount(pid).argmax()
+    has_adaptation = ((ts[:, 3] >> 4) & 2) > 0
+    random_access = has_adaptation & (ts[:, 4] > 0) & ((ts[:, 5] & 0x40) > 0)
+    return (pid == video_pid) & ~random_access
+
+
+def packet_loss(x, percent: float, generator, *, coherent=False, fps: float = DEFAULT_FPS) -> torch.Tensor:
+    """Lose ``percent`` % of the 188-byte transport packets of an H.264 MPEG-TS stream.
+
+    Each droppable packet (see :func:`droppable_ts_packets`) is lost independently, as on a
+    lossy network; the MPEG-TS demuxer and the H.264 decoder then conceal what they can.
+    """
+    import av
+
+    frames = _to_frames(x)
+    ts = np.frombuffer(_mux_transport_stream(frames, fps), np.uint8).reshape(-1, TS_PACKET)
+    lost = droppable_ts_packets(ts) & _bernoulli(len(ts), percent / 100, generator)
+    container = av.open(io.BytesIO(ts[~lost].tobytes()), format="mpegts")
+    try:
+        stream = container.streams.video[0]
+        packets = list(container.demux(stream))
+        times = [p.pts for p in packets if p.pts is not None]
+        start = min(times) if times else 0
+        for packet in packets:  # PES timestamps -> frame indices, as decode() expects
+            if packet.pts is not None:
+                packet.pts = round(float((packet.pts - start) * stream.time_base) * fps)
+                packet.dts = None
+        packets = [p for p in packets if p.size]
+        return _from_frames(decode(packets, "h264", len(frames), frames.shape[1], frames.shape[2]), x)
+    finally:
+        container.close()
+
+
+FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
+    "mpeg2": _mpeg("mpeg2video"),
+    "mpeg4": _mpeg("mpeg4"),
+    "h264_crf": _compressor(lambda crf: x264(crf)),
+    "h265_crf": _compressor(lambda crf: x265(crf)),
+    "h264_abr": _average_bitrate(lambda crf: x264(crf)),
+    "h265_abr": _average_bitrate(lambda crf: x265(crf)),
+    "bit_error": bit_error,
+    "packet_loss": packet_loss,
+    "frame_rate": frame_rate,
+}
+
+MIN_SIZE: dict[str, int] = {key: MIN_SIDE for key in FUNCTIONS}
+OUTPUT_FPS: dict[str, Callable[[float, float], float]] = {"frame_rate": lambda target, fps: min(float(target), fps)}

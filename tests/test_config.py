@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vidsparse.config import RunConfig, build_config, load_run_config, save_config, valid_keys
+from vidsparse.data.registry import dataset_defaults
+from vidsparse.errors import UserError
+
+
+def test_precedence_defaults_recipe_file_flags_set(tmp_path: Path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"optim": {"lr": 0.2, "weight_decay": 0.01}, "train": {"epochs": 3}}))
+    cfg = build_config(
+        recipe, {"train.epochs": 5, "optim.lr": None}, ["optim.weight_decay=1e-4"],
+        dataset_defaults=dataset_defaults,
+    )
+    assert cfg.model.name == "r3d_small"  # from the synthetic dataset's recipe
+    assert cfg.optim.lr == 0.2  # file beats the dataset recipe; an unset flag does not override
+    assert cfg.train.epochs == 5  # flag beats file
+    assert cfg.optim.weight_decay == 1e-4  # --set beats everything
+    assert cfg.data.dataset == "synthetic"
+
+
+def test_dataset_recipe_follows_the_dataset_flag():
+    cfg = build_config(None, {"data.dataset": "ucf101"}, [], dataset_defaults=dataset_defaults)
+    assert (cfg.model.name, cfg.data.crop, cfg.data.test_clips) == ("r3d_18", 112, 10)
+
+
+def test_set_types_are_coerced_and_checked():
+    cfg = build_config(None, {}, ["train.amp=false", "data.clip_len=4", "optim.lr=8/255"])
+    assert cfg.train.amp is False and cfg.data.clip_len == 4 and abs(cfg.optim.lr - 8 / 255) < 1e-12
+    with pytest.raises(UserError, match="expects int"):
+        build_config(None, {}, ["data.clip_len=four"])
+
+
+def test_unknown_key_lists_valid_keys():
+    with pytest.raises(UserError) as err:
+        build_config(None, {}, ["optim.learning_rate=0.1"])
+    message = str(err.value)
+    assert "optim.learning_rate" in message and "optim.lr" in message and "\n" not in message
+
+
+def test_unknown_key_in_yaml_file(tmp_path: Path):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("train:\n  epoch: 3\n")
+    with pytest.raises(UserError, match="train.epoch"):
+        build_config(recipe, {}, [])
+
+
+def test_set_without_equals_and_missing_file(tmp_path: Path):
+    with pytest.raises(UserError, match="key=value"):
+        build_config(None, {}, ["optim.lr"])
+    with pytest.raises(UserError, match="not found"):
+        build_config(tmp_path / "nope.yaml", {}, [])
+
+
+def test_saved_config_round_trips(tmp_path: Path):
+    cfg = build_config(None, {"sparse.method": "rigl", "sparse.sparsity": 0.5}, [])
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_run_config(tmp_path).to_dict() == cfg.to_dict()
+    assert "sparse.sparsity" in valid_keys(RunConfig())
+
+
+def test_shipped_recipes_load():
+    for recipe in sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml")):
+        build_config(recipe, {}, [], dataset_defaults=dataset_defaults)

@@ -1,0 +1,109 @@
+"""``vidsparse corrupt``: write corrupted copies of a dataset, or a preview grid of one frame.
+
+    vidsparse corrupt --dataset ucf101 --data-root /data/UCF101 --out /data/UCF101-P --corruptions all
+    vidsparse corrupt --preview video.avi --out grid.png [--preset mini-kinetics-c]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vidsparse.errors import UserError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "corrupt", help="write corrupted copies of a dataset (or --preview one frame)", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--dataset", help="ucf101, hmdb51, folder, synthetic, cifar10, cifar100, tinyimagenet, imagenet")
+    add("--data-root", metavar="PATH", help="dataset location (synthetic: generated there if missing; default: cache)")
+    add("--out", metavar="PATH", help="output folder (or the PNG file with --preview)")
+    add("--corruptions", default="all", metavar="SPEC",
+        help="all (the preset's list), a preset, a family (noise, blur, weather, digital, temporal, camera, "
+             "codec, frame) or NAME,NAME (default: all)")
+    add("--severities", default="1-5", metavar="LIST", help="1-5 (default), 1,3,5 or 3")
+    add("--preset", help="ucf101-p (videos' default), hmdb51-p, mini-kinetics-c, imagenet-c, tinyimagenet-c, "
+                         "cifar-c, extra")
+    add("--variant", default="fixed", choices=["fixed", "reference"],
+        help="fixed (default: known reference defects corrected) or reference")
+    add("--workers", type=int, default=0, help="worker processes (0/1 = in-process)")
+    add("--seed", type=int, default=0, help="base seed; each (video, corruption, severity) derives its own")
+    add("--limit", type=int, help="only the first N videos/images (a quick trial)")
+    add("--crf", type=int, default=0,
+        help="video outputs: 0 = lossless H.264/VP9 (default); N > 0 = CRF N, ~10x smaller but lossy")
+    add("--preview", metavar="FILE", help="write one frame of FILE under every corruption x severity to --out")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.out:
+        raise UserError("--out PATH is required (an output folder, or a .png with --preview)")
+    if args.preview:
+        return _run_preview(args)
+    return _run_job(args)
+
+
+def _run_preview(args: argparse.Namespace) -> int:
+    from vidsparse.corrupt import select_corruptions
+    from vidsparse.preview import default_preset, load_clip, preview
+
+    source, out = Path(args.preview), Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out for --preview must be a .png file, got {out}")
+    selection = None
+    if args.corruptions != "all" or args.preset:
+        fallback = args.preset or default_preset(source, load_clip(source, max_frames=1)[0])
+        selection = select_corruptions(args.corruptions, args.preset, fallback)
+    path = preview(source, out, selection, preset=args.preset, variant=args.variant, seed=args.seed)
+    print(f"preview written to {path}")
+    return 0
+
+
+def _resolve_root(dataset: str, data_root: str | None) -> Path:
+    if dataset != "synthetic":
+        if not data_root:
+            raise UserError(f"--dataset {dataset} needs --data-root PATH")
+        return Path(data_root)
+    if data_root and Path(data_root).is_dir() and any(Path(data_root).iterdir()):
+        return Path(data_root)  # an existing (synthetic or any UCF101-layout) tree is used as it is
+    from tqdm import tqdm
+
+    from vidsparse.config import SyntheticConfig
+    from vidsparse.data.synthetic import ensure_synthetic
+
+    return ensure_synthetic(data_root or None, SyntheticConfig(), progress=lambda it, desc: tqdm(it, desc=desc))
+
+
+def _run_job(args: argparse.Namespace) -> int:
+    from vidsparse.corrupt import DATASETS, DEFAULT_PRESET, JobConfig, parse_severities, run_job, select_corruptions
+    from vidsparse.errors import did_you_mean
+
+    if not args.dataset:
+        raise UserError("--dataset NAME is required (or --preview FILE)")
+    if args.dataset not in DATASETS:
+        raise did_you_mean(args.dataset, DATASETS, "dataset")
+    if args.workers < 0 or (args.limit is not None and args.limit < 1) or args.crf < 0:
+        raise UserError("--workers and --crf must be >= 0 and --limit >= 1")
+    cfg = JobConfig(
+        dataset=args.dataset,
+        data_root=_resolve_root(args.dataset, args.data_root),
+        out=Path(args.out),
+        corruptions=select_corruptions(args.corruptions, args.preset, DEFAULT_PRESET[args.dataset]),
+        severities=parse_severities(args.severities),
+        variant=args.variant,
+        seed=args.seed,
+        workers=args.workers,
+        limit=args.limit,
+        crf=args.crf,
+    )
+    summary = run_job(cfg)
+    print(f"vidsparse corrupt: {summary.line()}; manifest: {cfg.out / 'manifest.jsonl'}")
+    for failure in summary.failed[:10]:
+        print(f"  failed {failure['output']}: {failure['error']}", file=sys.stderr)
+    if len(summary.failed) > 10:
+        print(f"  ... {len(summary.failed) - 10} more in {cfg.out / 'failures.jsonl'}", file=sys.stderr)
+    return 1 if summary.failed and not summary.written and not summary.skipped else 0

@@ -1,0 +1,96 @@
+"""``vidsparse train``: resolve the config (recipe < --config < flags < --set) and train."""
+
+from __future__ import annotations
+
+import argparse
+
+from vidsparse.config import build_config, load_run_config, parse_set_arguments, set_dotted
+
+# CLI flag -> dotted config key. Flags left unset (None) do not override the recipe.
+FLAG_KEYS = {
+    "dataset": "data.dataset",
+    "data_root": "data.root",
+    "split": "data.split",
+    "workers": "data.workers",
+    "model": "model.name",
+    "pretrained": "model.pretrained",
+    "method": "sparse.method",
+    "sparsity": "sparse.sparsity",
+    "distribution": "sparse.distribution",
+    "grow": "sparse.grow",
+    "regrow_momentum": "sparse.regrow_momentum",
+    "init_from": "sparse.init_from",
+    "rounds": "sparse.rounds",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "optim.lr",
+    "optimizer": "optim.name",
+    "seed": "train.seed",
+    "device": "train.device",
+    "out": "train.out",
+}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by commands that build a run config (train, sweep, hardness, ...)."""
+    add = parser.add_argument
+    add("--config", metavar="FILE.yaml", help="recipe file; flags and --set override it")
+    add("--dataset", help="synthetic (default), ucf101, hmdb51, folder, list; see 'vidsparse list datasets'")
+    add("--data-root", metavar="PATH", help="dataset location (synthetic: generated there, default: cache)")
+    add("--split", type=int, help="official split 1-3 (UCF101/HMDB51)")
+    add("--workers", type=int, help="data loader worker processes")
+    add("--model", help="model name; see 'vidsparse list models'")
+    add("--pretrained", metavar="PATH", help="local checkpoint to start from")
+    add("--method", help="dense, static, set, rigl, mest, granet, snip, gmp, omp, lth")
+    add("--sparsity", type=float, help="overall fraction of zero weights in [0, 1)")
+    add("--distribution", help="layer-wise density: uniform, er, erk")
+    add("--grow", choices=["random", "gradient"], help="regrow rule for set/mest/granet")
+    add("--regrow-momentum", choices=["zero", "keep"], help="optimizer state of regrown weights")
+    add("--init-from", metavar="RUN_DIR", help="omp: trained dense run to prune")
+    add("--rounds", type=int, help="lth: pruning rounds")
+    add("--epochs", type=int)
+    add("--batch-size", type=int)
+    add("--lr", type=float, help="peak learning rate")
+    add("--optimizer", help="sgd or adamw")
+    add("--seed", type=int)
+    add("--device", help="auto (default), cpu, cuda, cuda:N")
+    add("--out", metavar="RUN_DIR", help="run directory (default runs/<dataset>-<model>-<method>-s<S>)")
+    add("--set", action="append", metavar="KEY=VALUE", default=[],
+        help="override any config key, e.g. --set optim.weight_decay=1e-4 (repeatable)")
+
+
+def config_from_args(args: argparse.Namespace):
+    from vidsparse.data.registry import dataset_defaults
+
+    flags = {key: getattr(args, name, None) for name, key in FLAG_KEYS.items()}
+    cfg = build_config(args.config, flags, args.set, dataset_defaults=dataset_defaults)
+    if getattr(args, "resume", False) and (cfg.run_dir() / "config.yaml").is_file():
+        # Resume continues the saved run; only options given now (e.g. more --epochs) change it.
+        saved = load_run_config(cfg.run_dir())
+        saved.train.out = str(cfg.run_dir())
+        for key, value in flags.items():
+            if value is not None:
+                set_dotted(saved, key, value)
+        for key, value in parse_set_arguments(args.set):
+            set_dotted(saved, key, value)
+        cfg = saved
+    return cfg
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a model densely or sparsely",
+        description="Train a model. With no flags: the small 3D CNN, densely, on the synthetic videos.",
+    )
+    add_config_arguments(parser)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidsparse.train import train
+
+    cfg = config_from_args(args)
+    result = train(cfg, resume=args.resume)
+    print(f"best test top-1 {result.best_top1:.4f}; run directory: {result.run_dir}")
+    return 0

@@ -1,0 +1,125 @@
+"""Dataset registry: name -> how to list its train/test videos and its default recipe.
+
+The default recipe is the set of config values that make ``vidsparse train --dataset NAME``
+sensible with no other flags (model, clip geometry, epochs); a ``--config`` file and flags
+override it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from vidsparse.data.splits import VideoList, folder_list, hmdb51_split, list_file, ucf101_split
+from vidsparse.errors import UserError, did_you_mean
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    description: str
+    lists: Callable[[Any], tuple[VideoList, VideoList]]  # DataConfig -> (train, test)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    kind: str = "video"
+
+
+DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    DATASETS[spec.name] = spec
+    return spec
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise did_you_mean(name, list(DATASETS), "dataset")
+    return DATASETS[name]
+
+
+def dataset_defaults(name: str) -> dict[str, Any]:
+    return get_dataset(name).defaults
+
+
+def data_root(cfg) -> Path:
+    if not cfg.root:
+        raise UserError(f"dataset {cfg.dataset!r} needs --data-root PATH")
+    return Path(cfg.root)
+
+
+def synthetic_root(cfg) -> Path:
+    """The synthetic set is generated on first use, in --data-root or the cache directory."""
+    from tqdm import tqdm
+
+    from vidsparse.data.synthetic import ensure_synthetic
+
+    return ensure_synthetic(cfg.root or None, cfg.synthetic, progress=lambda it, desc: tqdm(it, desc=desc, leave=False))
+
+
+def _ucf_lists(root: Path, split: int) -> tuple[VideoList, VideoList]:
+    return ucf101_split(root, split, "train"), ucf101_split(root, split, "test")
+
+
+def _folder_lists(cfg) -> tuple[VideoList, VideoList]:
+    """``root/train/<class>/`` and ``root/test|val/<class>/``; else every 5th video per class is test."""
+    root = data_root(cfg)
+    test_dir = next((root / d for d in ("test", "val") if (root / d).is_dir()), None)
+    if (root / "train").is_dir() and test_dir is not None:
+        train, test = folder_list(root / "train"), folder_list(test_dir)
+        if train.classes != test.classes:
+            raise UserError(f"class folders differ between {root / 'train'} and {test_dir}")
+        return train, test
+    everything = folder_list(root)
+    per_class: dict[int, int] = {}
+    train_items, test_items = [], []
+    for path, label in everything.items:
+        k = per_class.get(label, 0)
+        per_class[label] = k + 1
+        (test_items if k % 5 == 4 else train_items).append((path, label))
+    return VideoList(train_items, everything.classes), VideoList(test_items, everything.classes)
+
+
+def _list_lists(cfg) -> tuple[VideoList, VideoList]:
+    root = data_root(cfg)
+    train, test = list_file(root / "train.txt", root), list_file(root / "test.txt", root)
+    classes = train.classes if len(train.classes) >= len(test.classes) else test.classes
+    return VideoList(train.items, classes, train.missing), VideoList(test.items, classes, test.missing)
+
+
+VIDEO_RECIPE = {
+    "model": {"name": "r3d_18"},
+    "data": {"clip_len": 16, "stride": 2, "resize": 128, "crop": 112, "test_clips": 10, "test_crops": 3,
+             "hflip": True, "workers": 4},
+    "optim": {"lr": 0.1, "weight_decay": 1e-4, "warmup_epochs": 2},
+    "train": {"epochs": 50, "batch_size": 32, "eval_batch_size": 8},
+}
+
+register_dataset(DatasetSpec(
+    "synthetic",
+    "built-in synthetic motion classes (H.264, UCF101 layout), generated on first use",
+    lambda cfg: _ucf_lists(synthetic_root(cfg), cfg.split),
+    defaults={
+        "model": {"name": "r3d_small"},
+        "data": {"clip_len": 8, "stride": 2, "resize": 48, "crop": 40, "hflip": False},
+        "optim": {"lr": 0.05, "weight_decay": 5e-4, "warmup_epochs": 1},
+        "train": {"epochs": 20, "batch_size": 16},
+    },
+))
+register_dataset(DatasetSpec(
+    "ucf101", "UCF101 (official layout: <class>/v_*.avi + ucfTrainTestlist/)",
+    lambda cfg: _ucf_lists(data_root(cfg), cfg.split), defaults=VIDEO_RECIPE,
+))
+register_dataset(DatasetSpec(
+    "hmdb51", "HMDB51 (official layout: <class>/*.avi + <class>_test_split{1,2,3}.txt)",
+    lambda cfg: (hmdb51_split(data_root(cfg), cfg.split, "train"), hmdb51_split(data_root(cfg), cfg.split, "test")),
+    defaults=VIDEO_RECIPE,
+))
+register_dataset(DatasetSpec(
+    "folder", "one sub-folder per class (train/ and test|val/ sub-trees, or every 5th video as test)",
+    _folder_lists, defaults=VIDEO_RECIPE,
+))
+register_dataset(DatasetSpec(
+    "list", "'path label' lists: <root>/train.txt and <root>/test.txt (labels from 0)",
+    _list_lists, defaults=VIDEO_RECIPE,
+))

@@ -1,0 +1,58 @@
+"""Clip transforms in plain torch (pytorchvideo.transforms does not import on torchvision >= 0.28).
+
+Clips arrive as uint8 ``[T, H, W, C]`` and leave as normalised float ``[C, T, H, W]``; every
+random choice takes an explicit generator so a run is reproducible regardless of workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class ClipTransform:
+    resize: int  # short side after resizing
+    crop: int  # square crop size
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    hflip: bool = False
+
+    def _resize(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 [T, H, W, C] -> float [T, C, H', W'] in [0, 1] with the short side = resize."""
+        video = frames.permute(0, 3, 1, 2).float().div_(255)
+        h, w = video.shape[-2:]
+        scale = self.resize / min(h, w)
+        size = (max(self.crop, round(h * scale)), max(self.crop, round(w * scale)))
+        if size != (h, w):
+            video = F.interpolate(video, size=size, mode="bilinear", align_corners=False, antialias=True)
+        return video
+
+    def _finish(self, video: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.mean, dtype=video.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=video.dtype).view(1, 3, 1, 1)
+        return ((video - mean) / std).permute(1, 0, 2, 3).contiguous()
+
+    def train(self, frames: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        video = self._resize(frames)
+        h, w = video.shape[-2:]
+        top = int(torch.randint(0, h - self.crop + 1, (), generator=generator))
+        left = int(torch.randint(0, w - self.crop + 1, (), generator=generator))
+        video = video[..., top : top + self.crop, left : left + self.crop]
+        if self.hflip and bool(torch.rand((), generator=generator) < 0.5):
+            video = video.flip(-1)
+        return self._finish(video)
+
+    def test(self, frames: torch.Tensor, num_crops: int = 1) -> torch.Tensor:
+        """``num_crops`` crops spread along the long side (1 = centre, 3 = the usual 3-crop)."""
+        video = self._resize(frames)
+        h, w = video.shape[-2:]
+        views = []
+        for k in range(num_crops):
+            frac = 0.5 if num_crops == 1 else k / (num_crops - 1)
+            top = round((h - self.crop) * (frac if h > w else 0.5))
+            left = round((w - self.crop) * (frac if w >= h else 0.5))
+            views.append(self._finish(video[..., top : top + self.crop, left : left + self.crop]))
+        return torch.stack(views)

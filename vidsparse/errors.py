@@ -1,0 +1,20 @@
+"""User-facing errors: the CLI prints these as one line and exits with code 2."""
+
+from __future__ import annotations
+
+
+class UserError(ValueError):
+    """Bad input the user can fix (wrong name, missing file, value out of range).
+
+    The message must name the problem and the fix on one line; the CLI prints it without a
+    traceback. Library code raises it so callers from Python get an ordinary ValueError.
+    """
+
+
+def did_you_mean(name: str, choices: list[str] | tuple[str, ...], what: str) -> UserError:
+    """Build an 'unknown X' error that lists close matches (or all valid names)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else f"valid: {', '.join(sorted(choices))}"
+    return UserError(f"unknown {what} {name!r}; {hint}")

@@ -1,0 +1,139 @@
+"""Clean evaluation with multi-view testing (clips x crops averaged per video)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from vidsparse.data.video_dataset import collate_skipping
+
+
+@dataclass
+class Accuracy:
+    top1: float
+    top5: float
+    n: int
+    skipped: int = 0
+    per_class: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def predict_views(model: nn.Module, clips: torch.Tensor) -> torch.Tensor:
+    """Class probabilities averaged over views: clips [B, V, C, T, H, W] or [B, C, T, H, W]."""
+    if clips.dim() == 6:
+        b, v = clips.shape[:2]
+        probs = model(clips.flatten(0, 1)).float().softmax(-1)
+        return probs.view(b, v, -1).mean(1)
+    return model(clips).float().softmax(-1)
+
+
+class AccuracyCounter:
+    """Accumulates top-1/top-5 and per-class hits from batches of probabilities."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.hits1 = torch.zeros(num_classes, dtype=torch.long)
+        self.hits5 = torch.zeros(num_classes, dtype=torch.long)
+        self.count = torch.zeros(num_classes, dtype=torch.long)
+        self.skipped = 0
+
+    def update(self, probs: torch.Tensor, labels: torch.Tensor) -> None:
+        k = min(5, probs.shape[-1])
+        self.update_topk(probs.topk(k, dim=-1).indices, labels)
+
+    def update_topk(self, top: torch.Tensor, labels: torch.Tensor) -> None:
+        """From stored top-k class indices [N, k] (best first), e.g. predictions saved for resuming."""
+        labels = labels.cpu().long()
+        top = top.cpu().long()
+        hit1 = top[:, 0] == labels
+        hit5 = (top == labels[:, None]).any(1)
+        self.hits1.index_add_(0, labels, hit1.long())
+        self.hits5.index_add_(0, labels, hit5.long())
+        self.count.index_add_(0, labels, torch.ones_like(labels))
+
+    def result(self, class_names: list[str]) -> Accuracy:
+        n = int(self.count.sum())
+        per_class = {
+            name: round(float(self.hits1[i]) / int(self.count[i]), 6)
+            for i, name in enumerate(class_names)
+            if int(self.count[i])
+        }
+        return Accuracy(
+            top1=float(self.hits1.sum()) / max(n, 1),
+            top5=float(self.hits5.sum()) / max(n, 1),
+            n=n,
+            skipped=self.skipped,
+            per_class=per_class,
+        )
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    dataset: Dataset,
+    class_names: list[str],
+    device: torch.device,
+    batch_size: int = 8,
+    workers: int = 0,
+    progress: bool = True,
+    desc: str = "eval",
+) -> Accuracy:
+    was_training = model.training
+    model.eval()
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skipping
+    )
+    counter = AccuracyCounter(len(class_names))
+    for clips, labels, _, skipped in tqdm(loader, desc=desc, leave=False, disable=None if progress else True):
+        counter.skipped += skipped
+        if clips is None:
+            continue
+        counter.update(predict_views(model, clips.to(device, non_blocking=True)), labels)
+    model.train(was_training)
+    return counter.result(class_names)
+
+
+def load_run_model(run_dir, checkpoint: str = "best", device: torch.device | str = "cpu"):
+    """Rebuild a run's model from its config.yaml and load ``best.pt`` (or ``last.pt``)."""
+    from pathlib import Path
+
+    from vidsparse.checkpoint import load_checkpoint
+    from vidsparse.config import load_run_config
+    from vidsparse.errors import UserError
+    from vidsparse.models import create_model
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory not found: {run_dir}")
+    cfg = load_run_config(run_dir)
+    path = run_dir / f"{checkpoint}.pt"
+    if not path.is_file() and checkpoint == "best":
+        path = run_dir / "last.pt"
+    if not path.is_file():
+        raise UserError(f"no checkpoint in {run_dir} (best.pt/last.pt); train it first with 'vidsparse train'")
+    state = load_checkpoint(path, device)
+    model = create_model(
+        cfg.model.name, len(state["classes"]), size=cfg.model.size, width=cfg.model.width or None,
+        dropout=cfg.model.dropout if cfg.model.dropout >= 0 else None,
+    )
+    model.load_state_dict(state["model"])
+    return cfg, model.to(device).eval(), state
+
+
+def evaluate_run(run_dir, views: tuple[int, int] | None = None, checkpoint: str = "best",
+                 device: str = "auto", progress: bool = True) -> dict:
+    """Clean accuracy of a run, merged into ``RUN_DIR/eval.json`` (other results are kept).
+
+    The clean-only case of ``vidsparse.eval_run.run_eval``, which also does corruptions.
+    """
+    from pathlib import Path
+
+    from vidsparse.eval_run import EvalRequest, run_eval
+
+    request = EvalRequest(Path(run_dir), views=views, checkpoint=checkpoint, device=device, progress=progress)
+    return run_eval(request).data

@@ -1,0 +1,162 @@
+"""Matplotlib figures for robustness reports (Agg backend, PNG, written atomically).
+
+Each function takes plain data (dicts of numbers, already aggregated) and one output path,
+so reports and the eval command share them and tests can call them directly. Figures have
+a fixed size per panel (``figure_size``) so the image size is predictable; every figure has
+titles, axis labels and a legend, so it reads without the accompanying text.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from vidsparse.io_utils import atomic_write  # noqa: E402
+
+DPI = 100
+PANEL_INCHES = {  # (width, height) of one panel
+    "sparsity": (5.5, 4.0),
+    "bars": (12.0, 4.5),
+    "heatmap": (4.5, 6.0),
+    "radius": (5.5, 4.0),
+}
+MAX_COLUMNS = {"sparsity": 3, "bars": 1, "heatmap": 4, "radius": 2}
+
+Stat = tuple[float, float | None]  # mean, spread (None = a single run)
+
+
+def grid_shape(kind: str, panels: int) -> tuple[int, int]:
+    cols = max(1, min(MAX_COLUMNS[kind], panels))
+    return math.ceil(panels / cols), cols
+
+
+def figure_size(kind: str, panels: int) -> tuple[int, int]:
+    """Pixel size (width, height) of a figure with ``panels`` panels."""
+    rows, cols = grid_shape(kind, panels)
+    w, h = PANEL_INCHES[kind]
+    return round(cols * w * DPI), round(rows * h * DPI)
+
+
+def _figure(kind: str, panels: int, title: str):
+    rows, cols = grid_shape(kind, max(panels, 1))
+    w, h = PANEL_INCHES[kind]
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * w, rows * h), dpi=DPI, squeeze=False,
+                             layout="constrained")
+    fig.suptitle(title)
+    flat = list(axes.flat)
+    for ax in flat[panels:]:
+        ax.set_visible(False)
+    return fig, flat[:panels]
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
+    finally:
+        plt.close(fig)
+
+
+def _pct(value: float | None) -> float:
+    return math.nan if value is None else 100.0 * value
+
+
+def robust_vs_sparsity(panels: Mapping[str, Mapping], path: str | os.PathLike, metric: str = "mean robust top-1") -> Path:
+    """One panel per (dataset, model): a line per method over sparsity, dense as a band.
+
+    ``panels[title] = {"methods": {method: [(sparsity, mean, std)]}, "dense": (mean, std) | None}``
+    """
+    fig, axes = _figure("sparsity", len(panels), f"{metric.capitalize()} vs sparsity (mean ± std over seeds)")
+    for ax, (title, data) in zip(axes, panels.items()):
+        for method, points in sorted(data["methods"].items()):
+            points = sorted(points)
+            xs = [p[0] for p in points]
+            ax.errorbar(xs, [_pct(p[1]) for p in points], yerr=[_pct(p[2] or 0.0) for p in points],
+                        marker="o", capsize=3, label=method)
+        dense = data.get("dense")
+        if dense is not None:
+            mean, std = _pct(dense[0]), _pct(dense[1] or 0.0)
+            ax.axhline(mean, color="black", linestyle="--", label="dense")
+            if std:
+                ax.axhspan(mean - std, mean + std, color="black", alpha=0.1)
+        ax.set_title(title)
+        ax.set_xlabel("sparsity (fraction of weights removed)")
+        ax.set_ylabel(f"{metric} (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def corruption_bars(panels: Mapping[str, Mapping], path: str | os.PathLike) -> Path:
+    """Grouped bars: per corruption, top-1 averaged over severities for each method (and dense).
+
+    ``panels[title] = {"corruptions": [name, ...], "series": {label: [(mean, std), ...]}}``
+    """
+    fig, axes = _figure("bars", len(panels), "Top-1 per corruption (mean over severities and seeds)")
+    for ax, (title, data) in zip(axes, panels.items()):
+        names, series = data["corruptions"], data["series"]
+        width = 0.8 / max(len(series), 1)
+        for k, (label, values) in enumerate(series.items()):
+            xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(names))]
+            ax.bar(xs, [_pct(v[0]) for v in values], width, yerr=[_pct(v[1] or 0.0) for v in values],
+                   capsize=2, label=label, color="dimgray" if label == "dense" else None)
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize="small")
+        ax.set_title(title)
+        ax.set_xlabel("corruption")
+        ax.set_ylabel("top-1 accuracy (%)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize="small", ncols=min(4, max(len(series), 1)))
+    return _save(fig, path)
+
+
+def delta_heatmaps(panels: Mapping[str, Mapping], path: str | os.PathLike) -> Path:
+    """Corruption x severity heatmaps of (method - dense) top-1 in percentage points.
+
+    ``panels[title] = {"corruptions": [...], "severities": [...], "values": [[delta or None]]}``;
+    one diverging colour scale, centred at 0, is shared by all panels.
+    """
+    fig, axes = _figure("heatmap", len(panels), "Top-1 difference to dense (percentage points)")
+    limit = max((abs(v) for d in panels.values() for row in d["values"] for v in row if v is not None),
+                default=0.0) * 100 or 1.0
+    image = None
+    for ax, (title, data) in zip(axes, panels.items()):
+        values = [[_pct(v) for v in row] for row in data["values"]]
+        image = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+        for i, row in enumerate(values):
+            for j, v in enumerate(row):
+                if not math.isnan(v):
+                    ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=6,
+                            color="white" if abs(v) > 0.6 * limit else "black")
+        ax.set_xticks(range(len(data["severities"])), data["severities"])
+        ax.set_yticks(range(len(data["corruptions"])), data["corruptions"], fontsize="small")
+        ax.set_xlabel("severity")
+        ax.set_ylabel("corruption")
+        ax.set_title(title, fontsize="medium")
+    if image is not None:
+        fig.colorbar(image, ax=axes, label="top-1 minus dense top-1 (pp); blue = better than dense")
+    return _save(fig, path)
+
+
+def radius_curves(series: Mapping[str, Mapping[str, Mapping[str, float]]], path: str | os.PathLike,
+                  title: str = "Accuracy under low-/high-pass filtering") -> Path:
+    """``series[label] = {"low_pass": {radius: top1}, "high_pass": {...}}``: two panels."""
+    fig, axes = _figure("radius", 2, title)
+    for ax, kind in zip(axes, ("low_pass", "high_pass")):
+        for label, curves in series.items():
+            points = sorted((float(r), v) for r, v in curves.get(kind, {}).items())
+            if points:
+                ax.plot([p[0] for p in points], [_pct(p[1]) for p in points], marker="o", label=label)
+        keeps = "at most" if kind == "low_pass" else "more than"
+        ax.set_title(f"{kind.replace('_', '-')}: frequencies {keeps} r from DC kept")
+        ax.set_xlabel("filter radius r (frequency index units)")
+        ax.set_ylabel("top-1 accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+

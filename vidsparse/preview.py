@@ -1,0 +1,122 @@
+"""A labelled PNG grid of one frame under every corruption x severity (``vidsparse corrupt --preview``).
+
+Rows are corruptions, columns the clean frame and severities 1..5. For a video the whole
+(first ``max_frames`` frames of the) clip is corrupted, so temporal and codec corruptions act
+as they do on real data, and the middle frame of each result is shown.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import corruptions
+from vidsparse.corrupt import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Selected
+from vidsparse.errors import UserError
+
+SEVERITIES = (1, 2, 3, 4, 5)
+
+
+def load_clip(path: Path, max_frames: int = 64) -> tuple[torch.Tensor, float | None]:
+    """uint8 [T, 3, H, W] from a video (its first ``max_frames`` frames) or an image (T = 1)."""
+    if not path.is_file():
+        raise UserError(f"preview input not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES or suffix in (".gif", ".mpg", ".mpeg"):
+        from vidsparse.data.video_io import probe_video, read_video
+
+        count = probe_video(path).num_frames
+        frames, fps = read_video(path, list(range(min(count, max_frames))))
+        return frames.permute(0, 3, 1, 2).contiguous(), fps
+    if suffix in IMAGE_SUFFIXES:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("RGB")).copy()
+        return torch.from_numpy(array).permute(2, 0, 1)[None], None
+    raise UserError(f"cannot preview {path.name}: expected a video ({', '.join(VIDEO_SUFFIXES)}) or an image")
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() not in IMAGE_SUFFIXES
+
+
+def default_preset(path: Path, clip: torch.Tensor) -> str:
+    """Video -> UCF101-P; image -> the (H) preset that suits its size."""
+    if is_video(path):
+        return "ucf101-p"
+    from corruptions.presets import IMAGE_PRESET_FOR_TABLE
+    from corruptions.tables_image import table_for_size
+
+    return IMAGE_PRESET_FOR_TABLE[table_for_size(*clip.shape[-2:])]
+
+
+def _middle(clip: torch.Tensor) -> np.ndarray:
+    return clip[clip.shape[0] // 2].permute(1, 2, 0).cpu().numpy()
+
+
+def render_cells(clip: torch.Tensor, selection: list[Selected], variant: str, seed: int, fps: float | None,
+                 video_id: str) -> list[tuple[str, list[np.ndarray | str]]]:
+    """Per corruption: [clean frame, severity 1..5 frames]; a failure becomes its message."""
+    clean = _middle(clip)
+    rows = []
+    for sel in selection:
+        cells: list[np.ndarray | str] = [clean]
+        for severity in SEVERITIES:
+            try:
+                out = corruptions.apply(clip, sel.name, severity, seed=seed, preset=sel.preset, variant=variant,
+                                        video_id=video_id, fps=fps)
+                cells.append(_middle(out))
+            except corruptions.CorruptionError as err:
+                cells.append(str(err))
+        rows.append((sel.name, cells))
+    return rows
+
+
+def draw_grid(rows: list[tuple[str, list[np.ndarray | str]]], title: str, cell: int = 128):
+    from PIL import Image, ImageDraw, ImageFont
+
+    first = next(c for _, cells in rows for c in cells if isinstance(c, np.ndarray))
+    scale = cell / max(first.shape[:2])
+    width, height = max(1, round(first.shape[1] * scale)), max(1, round(first.shape[0] * scale))
+    label_w, header_h, pad = 150, 36, 4
+    grid = Image.new("RGB", (label_w + len(rows[0][1]) * (width + pad), header_h + len(rows) * (height + pad)), "white")
+    draw = ImageDraw.Draw(grid)
+    font = ImageFont.load_default()
+    draw.text((4, 4), title, fill="black", font=font)
+    for col, label in enumerate(["clean", *(f"severity {s}" for s in SEVERITIES)]):
+        draw.text((label_w + col * (width + pad) + 4, 20), label, fill="black", font=font)
+    for row, (name, cells) in enumerate(rows):
+        top = header_h + row * (height + pad)
+        draw.text((4, top + height // 2 - 6), name, fill="black", font=font)
+        for col, content in enumerate(cells):
+            left = label_w + col * (width + pad)
+            if isinstance(content, np.ndarray):
+                grid.paste(Image.fromarray(content).resize((width, height), Image.BILINEAR), (left, top))
+            else:
+                draw.rectangle((left, top, left + width - 1, top + height - 1), outline="red")
+                draw.text((left + 3, top + 3), "n/a", fill="red", font=font)
+    return grid
+
+
+def preview(source: Path, out: Path, selection: list[Selected] | None = None, *, preset: str | None = None,
+            variant: str = "fixed", seed: int = 0, cell: int = 128) -> Path:
+    """Write the grid for ``source`` to ``out`` (PNG) and return its path."""
+    clip, fps = load_clip(source)
+    if selection is None:
+        chosen = preset or default_preset(source, clip)
+        selection = [Selected(n, chosen) for n in corruptions.names(chosen)]
+    title = f"{source.name}: {clip.shape[0]} frame(s) {clip.shape[-1]}x{clip.shape[-2]}, variant {variant}, seed {seed}"
+    grid = draw_grid(render_cells(clip, selection, variant, seed, fps, source.name), title, cell)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.png")
+    try:
+        grid.save(tmp, format="PNG")
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out

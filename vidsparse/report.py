@@ -1,0 +1,424 @@
+"""Cross-run robustness report: group runs, aggregate seeds, compare with dense, tables + plots.
+
+Runs are grouped by (dataset, model, method, sparsity) from their ``config.yaml``; seeds of a
+group are averaged (mean and sample standard deviation). Each group is compared with the
+dense group of the same dataset and model. Robust accuracy is the mean top-1 over the
+corruption x severity cells that *every* evaluated run of that dataset and model has, so
+runs evaluated on different corruption sets are still compared on equal terms.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import fmean, stdev
+from typing import Iterable, NamedTuple, Sequence
+
+from vidsparse.errors import UserError
+from vidsparse.io_utils import atomic_write_text
+from vidsparse.tables import format_table
+
+FLOPS_COLUMN = "train_flops_ratio"  # written per epoch by the sparsifier (vidsparse/sparse/sparsifier.py)
+PLOTS = {
+    "robust_vs_sparsity": "robust_vs_sparsity.png",
+    "corruption_bars": "corruption_bars.png",
+    "delta_heatmap": "delta_heatmap.png",
+    "fourier": "fourier.png",
+}
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------------------------
+# one run
+
+
+class GroupKey(NamedTuple):
+    dataset: str
+    model: str
+    method: str
+    sparsity: float
+
+    @property
+    def setting(self) -> tuple[str, str]:
+        return self.dataset, self.model
+
+    @property
+    def label(self) -> str:
+        return "dense" if self.method == "dense" else f"{self.method} s={self.sparsity:g}"
+
+
+@dataclass
+class RunResult:
+    path: Path
+    key: GroupKey
+    seed: int
+    clean_top1: float | None
+    grid: dict[str, dict[str, float]]  # corruption -> severity -> top-1
+    fourier: dict | None = None
+    train_flops_ratio: float | None = None
+
+
+def training_flops_ratio(metrics_csv: Path) -> float | None:
+    """Training FLOPs relative to dense: the mean of the per-epoch ratios (equal steps per epoch)."""
+    if not metrics_csv.is_file():
+        return None
+    with metrics_csv.open(newline="") as fh:
+        values = [float(r[FLOPS_COLUMN]) for r in csv.DictReader(fh) if r.get(FLOPS_COLUMN) not in (None, "")]
+    values = [v for v in values if math.isfinite(v)]
+    return fmean(values) if values else None
+
+
+def load_run(path: str | Path) -> RunResult:
+    from vidsparse.config import load_run_config
+
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"run directory not found: {path}")
+    cfg = load_run_config(path)
+    eval_path = path / "eval.json"
+    data = json.loads(eval_path.read_text()) if eval_path.is_file() else {}
+    grid = {name: {s: float(cell["top1"]) for s, cell in severities.items()}
+            for name, severities in data.get("corruptions", {}).items() if severities}
+    method = cfg.sparse.method
+    key = GroupKey(cfg.data.dataset, cfg.model.name, method, 0.0 if method == "dense" else float(cfg.sparse.sparsity))
+    clean = data.get("clean", {}).get("top1")
+    fourier = data.get("fourier") if data.get("fourier", {}).get("low_pass") else None
+    return RunResult(path, key, cfg.train.seed, clean, grid, fourier, training_flops_ratio(path / "metrics.csv"))
+
+
+# ----------------------------------------------------------------------------------------------
+# aggregation
+
+
+@dataclass(frozen=True)
+class Stat:
+    mean: float
+    std: float | None  # sample standard deviation; None with a single value
+    n: int
+
+    @classmethod
+    def of(cls, values: Iterable[float | None]) -> "Stat | None":
+        vals = [float(v) for v in values if v is not None]
+        if not vals:
+            return None
+        return cls(fmean(vals), stdev(vals) if len(vals) > 1 else None, len(vals))
+
+    def pair(self) -> tuple[float, float | None]:
+        return self.mean, self.std
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Group mean minus dense mean, with the standard error of that difference."""
+
+    value: float
+    spread: float | None
+
+    @classmethod
+    def between(cls, group: Stat | None, dense: Stat | None) -> "Delta | None":
+        if group is None or dense is None:
+            return None
+        spread = None
+        if group.std is not None and dense.std is not None:
+            spread = math.sqrt(group.std ** 2 / group.n + dense.std ** 2 / dense.n)
+        return cls(group.mean - dense.mean, spread)
+
+
+@dataclass
+class Group:
+    key: GroupKey
+    runs: list[RunResult]
+    clean: Stat | None = None
+    robust: Stat | None = None
+    families: dict[str, Stat] = field(default_factory=dict)
+    corruptions: dict[str, Stat] = field(default_factory=dict)
+    cells: dict[tuple[str, str], Stat] = field(default_factory=dict)
+    flops: Stat | None = None
+    delta_clean: Delta | None = None
+    delta_robust: Delta | None = None
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(r.seed for r in self.runs)
+
+
+def family_of(names: Iterable[str]) -> dict[str, str]:
+    """Corruption -> family from the corruptions registry ('other' for unknown names)."""
+    import corruptions
+
+    families = {}
+    for name in names:
+        try:
+            families[name] = corruptions.info(name)["family"]
+        except Exception:  # a name from another tool's -C set
+            families[name] = "other"
+    return families
+
+
+def common_cells(runs: Sequence[RunResult]) -> list[tuple[str, str]]:
+    """Cells (corruption, severity) present in every run that has any corruption result."""
+    evaluated = [r for r in runs if r.grid]
+    if not evaluated:
+        return []
+    sets = [{(c, s) for c, sev in r.grid.items() for s in sev} for r in evaluated]
+    shared = set.intersection(*sets)
+    if any(s != shared for s in sets):
+        _warn(f"runs of {evaluated[0].key.dataset}/{evaluated[0].key.model} were evaluated on different "
+              f"corruptions; comparing them on the {len(shared)} cells they share")
+    return sorted(shared, key=lambda cell: (cell[0], int(cell[1]) if cell[1].isdigit() else cell[1]))
+
+
+def _run_means(run: RunResult, cells: list[tuple[str, str]], families: dict[str, str]):
+    if not cells or not run.grid:
+        return None, {}, {}
+    robust = fmean(run.grid[c][s] for c, s in cells)
+    by_family: dict[str, list[float]] = {}
+    by_corruption: dict[str, list[float]] = {}
+    for c, s in cells:
+        by_family.setdefault(families[c], []).append(run.grid[c][s])
+        by_corruption.setdefault(c, []).append(run.grid[c][s])
+    return robust, {f: fmean(v) for f, v in by_family.items()}, {c: fmean(v) for c, v in by_corruption.items()}
+
+
+def aggregate(runs: Sequence[RunResult]) -> list[Group]:
+    """Groups sorted by dataset, model, dense first, then method and sparsity."""
+    by_key: dict[GroupKey, list[RunResult]] = {}
+    for run in runs:
+        by_key.setdefault(run.key, []).append(run)
+    settings: dict[tuple[str, str], list[RunResult]] = {}
+    for run in runs:
+        settings.setdefault(run.key.setting, []).append(run)
+    shared = {setting: common_cells(rs) for setting, rs in settings.items()}
+    families = family_of({c for cells in shared.values() for c, _ in cells})
+
+    groups = []
+    for key in sorted(by_key, key=lambda k: (k.dataset, k.model, k.method != "dense", k.method, k.sparsity)):
+        members = by_key[key]
+        cells = shared[key.setting]
+        means = [_run_means(r, cells, families) for r in members]
+        group = Group(key, members, clean=Stat.of(r.clean_top1 for r in members),
+                      robust=Stat.of(m[0] for m in means),
+                      flops=Stat.of(r.train_flops_ratio for r in members))
+        for fam in sorted({f for m in means for f in m[1]}):
+            group.families[fam] = Stat.of(m[1].get(fam) for m in means)
+        for c in sorted({c for m in means for c in m[2]}):
+            group.corruptions[c] = Stat.of(m[2].get(c) for m in means)
+        for c, s in cells:
+            group.cells[(c, s)] = Stat.of(r.grid[c][s] for r in members if r.grid)
+        groups.append(group)
+
+    dense = {g.key.setting: g for g in groups if g.key.method == "dense"}
+    for g in groups:
+        base = dense.get(g.key.setting)
+        if base is not None and base is not g:
+            g.delta_clean = Delta.between(g.clean, base.clean)
+            g.delta_robust = Delta.between(g.robust, base.robust)
+    return groups
+
+
+# ----------------------------------------------------------------------------------------------
+# tables
+
+
+def _pct(stat: Stat | None) -> str:
+    if stat is None:
+        return "-"
+    return f"{100 * stat.mean:.2f}" + (f" ± {100 * stat.std:.2f}" if stat.std is not None else "")
+
+
+def _delta(delta: Delta | None) -> str:
+    if delta is None:
+        return "-"
+    return f"{100 * delta.value:+.2f}" + (f" ± {100 * delta.spread:.2f}" if delta.spread is not None else "")
+
+
+def _ratio(stat: Stat | None) -> str:
+    return "-" if stat is None else f"{stat.mean:.3f}"
+
+
+def summary_rows(groups: Sequence[Group]) -> tuple[list[str], list[list[str]]]:
+    families = sorted({f for g in groups for f in g.families})
+    headers = ["dataset", "model", "method", "sparsity", "seeds", "clean top-1", "robust top-1",
+               "Δ robust vs dense", "Δ clean vs dense", "train FLOPs vs dense"] + [f"{f} top-1" for f in families]
+    rows = []
+    for g in groups:
+        rows.append([g.key.dataset, g.key.model, g.key.method, f"{g.key.sparsity:g}", len(g.runs),
+                     _pct(g.clean), _pct(g.robust), _delta(g.delta_robust), _delta(g.delta_clean),
+                     _ratio(g.flops)] + [_pct(g.families.get(f)) for f in families])
+    return headers, rows
+
+
+def corruption_rows(groups: Sequence[Group]) -> tuple[list[str], list[list[str]]]:
+    headers = ["corruption"] + [g.key.label for g in groups]
+    names = sorted({c for g in groups for c in g.corruptions})
+    return headers, [[c] + [_pct(g.corruptions.get(c)) for g in groups] for c in names]
+
+
+def csv_text(groups: Sequence[Group]) -> str:
+    """Machine-readable: fractions, mean and std in separate columns (empty = not available)."""
+    families = sorted({f for g in groups for f in g.families})
+    fields = ["dataset", "model", "method", "sparsity", "runs", "seeds",
+              "clean_top1_mean", "clean_top1_std", "robust_top1_mean", "robust_top1_std",
+              "delta_robust_top1", "delta_robust_top1_spread", "delta_clean_top1", "delta_clean_top1_spread",
+              "train_flops_ratio"] + [f"{f}_{part}" for f in families for part in ("mean", "std")]
+
+    def num(value: float | None) -> str:
+        return "" if value is None else f"{value:.6g}"
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(fields)
+    for g in groups:
+        row = [g.key.dataset, g.key.model, g.key.method, f"{g.key.sparsity:g}", len(g.runs),
+               " ".join(map(str, g.seeds))]
+        for stat in (g.clean, g.robust):
+            row += [num(stat and stat.mean), num(stat and stat.std)]
+        for delta in (g.delta_robust, g.delta_clean):
+            row += [num(delta and delta.value), num(delta and delta.spread)]
+        row.append(num(g.flops and g.flops.mean))
+        for f in families:
+            stat = g.families.get(f)
+            row += [num(stat and stat.mean), num(stat and stat.std)]
+        writer.writerow(row)
+    return out.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------
+# plots
+
+
+def _settings(groups: Sequence[Group]) -> dict[tuple[str, str], list[Group]]:
+    out: dict[tuple[str, str], list[Group]] = {}
+    for g in groups:
+        out.setdefault(g.key.setting, []).append(g)
+    return out
+
+
+def _title(setting: tuple[str, str]) -> str:
+    return f"{setting[0]} / {setting[1]}"
+
+
+def make_plots(groups: Sequence[Group], out: Path) -> dict[str, Path]:
+    from vidsparse import plots
+
+    made: dict[str, Path] = {}
+    settings = _settings(groups)
+    evaluated = {s: gs for s, gs in settings.items() if any(g.robust for g in gs)}
+    if evaluated:
+        panels = {}
+        for setting, gs in evaluated.items():
+            methods: dict[str, list] = {}
+            for g in gs:
+                if g.key.method != "dense" and g.robust is not None:
+                    methods.setdefault(g.key.method, []).append((g.key.sparsity, g.robust.mean, g.robust.std))
+            dense = next((g.robust.pair() for g in gs if g.key.method == "dense" and g.robust), None)
+            panels[_title(setting)] = {"methods": methods, "dense": dense}
+        made["robust_vs_sparsity"] = plots.robust_vs_sparsity(panels, out / PLOTS["robust_vs_sparsity"])
+
+        bars = {}
+        for setting, gs in evaluated.items():
+            names = sorted({c for g in gs for c in g.corruptions})
+            bars[_title(setting)] = {
+                "corruptions": names,
+                "series": {g.key.label: [g.corruptions[c].pair() if c in g.corruptions else (math.nan, None)
+                                         for c in names] for g in gs if g.corruptions},
+            }
+        made["corruption_bars"] = plots.corruption_bars(bars, out / PLOTS["corruption_bars"])
+
+    heatmaps = {}
+    for setting, gs in evaluated.items():
+        dense = next((g for g in gs if g.key.method == "dense" and g.cells), None)
+        if dense is None:
+            continue
+        names = sorted({c for c, _ in dense.cells})
+        severities = sorted({s for _, s in dense.cells}, key=lambda s: int(s) if s.isdigit() else s)
+        for g in gs:
+            if g is dense or not g.cells:
+                continue
+            values = [[(g.cells[(c, s)].mean - dense.cells[(c, s)].mean)
+                       if (c, s) in g.cells and (c, s) in dense.cells else None for s in severities] for c in names]
+            heatmaps[f"{_title(setting)}\n{g.key.label} - dense"] = {
+                "corruptions": names, "severities": severities, "values": values}
+    if heatmaps:
+        made["delta_heatmap"] = plots.delta_heatmaps(heatmaps, out / PLOTS["delta_heatmap"])
+
+    curves = {}
+    for g in groups:
+        runs = [r.fourier for r in g.runs if r.fourier]
+        if runs:
+            curves[f"{_title(g.key.setting)} {g.key.label}"] = {
+                kind: {r: fmean(f[kind][r] for f in runs if r in f.get(kind, {})) for r in runs[0].get(kind, {})}
+                for kind in ("low_pass", "high_pass")}
+    if curves:
+        made["fourier"] = plots.radius_curves(curves, out / PLOTS["fourier"])
+    return made
+
+
+# ----------------------------------------------------------------------------------------------
+# the report
+
+
+def markdown(groups: Sequence[Group], plots_made: dict[str, Path], runs: int) -> str:
+    headers, rows = summary_rows(groups)
+    lines = [
+        "# Robustness report", "",
+        f"{runs} runs in {len(groups)} groups (dataset, model, method, sparsity). Accuracies in %: mean ± "
+        "sample standard deviation over seeds (no ± with one seed). Robust top-1 is the mean over the "
+        "corruption x severity cells every run of the same dataset and model was evaluated on. "
+        "Δ = group mean − dense mean (same dataset and model) ± the standard error of that difference. "
+        "Training FLOPs are relative to dense training of the same model (from metrics.csv; - if not recorded).",
+        "", format_table(headers, rows), "",
+    ]
+    c_headers, c_rows = corruption_rows(groups)
+    if c_rows:
+        lines += ["## Top-1 per corruption (mean over severities)", "", format_table(c_headers, c_rows), ""]
+    captions = {
+        "robust_vs_sparsity": "Robust top-1 vs sparsity per method (dense as a dashed line)",
+        "corruption_bars": "Top-1 per corruption, each method vs dense",
+        "delta_heatmap": "Corruption x severity difference to dense",
+        "fourier": "Accuracy under low-/high-pass filtering",
+    }
+    if plots_made:
+        lines += ["## Figures", ""]
+        for name, path in plots_made.items():
+            lines += [f"### {captions[name]}", "", f"![{captions[name]}]({path.name})", ""]
+    lines += ["## Runs", ""] + [f"- `{r.path}` ({g.key.label}, seed {r.seed})" for g in groups for r in g.runs]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class ReportOutput:
+    groups: list[Group]
+    markdown: Path
+    csv: Path
+    plots: dict[str, Path]
+
+
+def build_report(run_dirs: Sequence[str | Path], out: str | Path) -> ReportOutput:
+    """Read every run, aggregate, write report.md, report.csv and the PNG plots into ``out``."""
+    if not run_dirs:
+        raise UserError("no run directories given; pass one or more RUN_DIR made by 'vidsparse train'")
+    runs = []
+    for path in run_dirs:
+        run = load_run(path)
+        if run.clean_top1 is None:
+            _warn(f"{path} has no eval.json (or no clean result); run 'vidsparse eval --run {path}' first; skipped")
+            continue
+        runs.append(run)
+    if not runs:
+        raise UserError("none of the runs has been evaluated; run 'vidsparse eval --run RUN_DIR' first")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    groups = aggregate(runs)
+    plots_made = make_plots(groups, out)
+    md = atomic_write_text(out / "report.md", markdown(groups, plots_made, len(runs)))
+    table = atomic_write_text(out / "report.csv", csv_text(groups))
+    return ReportOutput(groups, md, table, plots_made)

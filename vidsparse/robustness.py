@@ -1,0 +1,501 @@
+"""Corruption evaluation: top-1/top-5 per (corruption, severity), on the fly or from a generated set.
+
+On the fly, every test sample is decoded once (the whole video: temporal corruptions act on
+the full video before clips are sampled) and every requested (corruption, severity) variant is
+made from those frames in memory and batched through the model; nothing is written to disk.
+Each variant is seeded from (seed, video id, corruption, severity) by ``corruptions.apply``,
+exactly as ``vidsparse corrupt`` seeds the copies it writes, so both modes see the same
+corrupted frames. Predictions are kept per sample and saved periodically, so an interrupted
+evaluation resumes where it stopped.
+
+From a generated set (``vidsparse corrupt`` output: ``ROOT/<corruption>/<severity>/<source
+layout>``), each cell is read with the ordinary dataset reader; absent cells are reported,
+not fatal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from tqdm import tqdm
+
+from vidsparse.data.clips import uniform_clips
+from vidsparse.data.transforms import ClipTransform
+from vidsparse.data.video_dataset import ClipSpec, VideoClipDataset
+from vidsparse.data.video_io import read_video
+from vidsparse.errors import UserError, did_you_mean
+from vidsparse.evaluate import Accuracy, AccuracyCounter, evaluate, predict_views
+from vidsparse.io_utils import atomic_torch_save
+
+CLEAN = "clean"
+
+# The preset a run is evaluated on when --corruptions all names none: by dataset, then by kind.
+NATURAL_PRESETS = {"cifar10": "cifar-c", "cifar100": "cifar-c", "tinyimagenet": "tinyimagenet-c",
+                   "imagenet": "imagenet-c"}
+KIND_PRESETS = {"video": "ucf101-p", "image": "imagenet-c"}
+
+# A generated copy of these datasets is read with another dataset's reader (same layout).
+GENERATED_LAYOUT = {"synthetic": "ucf101"}
+
+
+# ----------------------------------------------------------------------------------------------
+# what to evaluate
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One evaluated condition: a corruption at a severity, or the clean input."""
+
+    corruption: str
+    severity: int = 0
+
+    @property
+    def is_clean(self) -> bool:
+        return self.corruption == CLEAN
+
+
+CLEAN_CELL = Cell(CLEAN)
+
+
+@dataclass(frozen=True)
+class CorruptionOptions:
+    """Everything besides (corruption, severity) that decides the corrupted frames."""
+
+    preset: str
+    variant: str = "fixed"
+    seed: int = 0
+    coherent: bool | None = None
+
+
+def natural_preset(dataset: str, kind: str = "video") -> str:
+    return NATURAL_PRESETS.get(dataset, KIND_PRESETS.get(kind, "ucf101-p"))
+
+
+def canonical_preset(name: str) -> str:
+    """A preset name with aliases resolved (hmdb51-p -> ucf101-p), as results record it."""
+    import corruptions
+    from corruptions.presets import aliases
+
+    name = aliases().get(name, name)
+    if name not in corruptions.presets():
+        raise did_you_mean(name, [*corruptions.presets(), *aliases()], "preset")
+    return name
+
+
+def resolve_corruptions(text: str | None, preset: str) -> tuple[list[str], str]:
+    """``all | PRESET | FAMILY | NAME,...`` -> (names, canonical preset); None/'' = no corruption.
+
+    Names and families are looked up in ``preset``; naming another preset switches to it
+    (one preset per evaluation, since the same name means different things in different
+    presets, e.g. motion_blur in ucf101-p and mini-kinetics-c).
+    """
+    import corruptions
+    from corruptions.presets import aliases
+
+    preset = canonical_preset(preset)
+    if not text or text.strip().lower() == "none":
+        return [], preset
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    named_presets = [i for i in items if i in corruptions.presets() or i in aliases()]
+    if len(named_presets) > 1 or (named_presets and len(items) > 1):
+        raise UserError(f"--corruptions takes one preset per evaluation, got {text!r}; run 'vidsparse eval' once per preset")
+    if named_presets:
+        preset, items = canonical_preset(items[0]), ["all"]
+    available = corruptions.names(preset)
+    families = {*corruptions.families(), "frame"}
+    chosen: list[str] = []
+    for item in items:
+        if item == "all":
+            chosen += available
+        elif item in families:
+            members = corruptions.names(preset, family=item)
+            if not members:
+                raise UserError(f"preset {preset} has no corruption of family {item!r}")
+            chosen += members
+        elif item in available:
+            chosen.append(item)
+        else:
+            raise did_you_mean(item, available + sorted(families) + ["all"], f"corruption (preset {preset})")
+    return list(dict.fromkeys(chosen)), preset
+
+
+def parse_severities(text: str | None) -> list[int]:
+    """``1-5``, ``1,3,5`` or ``2`` -> sorted severities in 1..5."""
+    text = (text or "1-5").replace(" ", "")
+    values: set[int] = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"(\d)(?:-(\d))?", part)
+        if not match:
+            raise UserError(f"--severities expects e.g. 1-5 or 1,3,5, got {text!r}")
+        lo, hi = int(match[1]), int(match[2] or match[1])
+        if not 1 <= lo <= hi <= 5:
+            raise UserError(f"severities run from 1 to 5, got {text!r}")
+        values.update(range(lo, hi + 1))
+    return sorted(values)
+
+
+# ----------------------------------------------------------------------------------------------
+# sample sources: decode one sample, turn (possibly corrupted) frames into model input
+
+
+@dataclass
+class Sample:
+    frames: torch.Tensor  # uint8 [T, C, H, W] (an image is T = 1)
+    fps: float | None
+    sample_id: str  # seeds the corruption: must equal what 'vidsparse corrupt' uses
+
+
+class Source(Protocol):
+    def __len__(self) -> int: ...
+    def label(self, index: int) -> int: ...
+    def sample_id(self, index: int) -> str: ...
+    def load(self, index: int) -> Sample: ...
+    def views(self, frames: torch.Tensor) -> torch.Tensor: ...
+
+
+def video_id(path: Path, root: Path) -> str:
+    """A video's id for seeding: its path relative to the dataset root, '/'-separated."""
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def clip_views(frames: torch.Tensor, spec: ClipSpec, transform: ClipTransform) -> torch.Tensor:
+    """uint8 [T, C, H, W] -> test views [clips * crops, C, T', H', W'].
+
+    The same clip positions and crops as VideoClipDataset's test mode, taken from frames
+    already in memory.
+    """
+    thwc = frames.permute(0, 2, 3, 1)
+    views = []
+    for clip in uniform_clips(thwc.shape[0], spec.clip_len, spec.stride, spec.num_clips):
+        if spec.single_frame:
+            clip = [clip[len(clip) // 2]] * len(clip)
+        views.append(transform.test(thwc[clip], spec.num_crops))
+    return torch.cat(views)
+
+
+@dataclass
+class VideoSource:
+    """Test videos decoded whole (temporal corruptions need every frame)."""
+
+    items: list[tuple[Path, int]]
+    root: Path
+    spec: ClipSpec
+    transform: ClipTransform
+    backend: str = "auto"
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def label(self, index: int) -> int:
+        return self.items[index][1]
+
+    def sample_id(self, index: int) -> str:
+        return video_id(self.items[index][0], self.root)
+
+    def load(self, index: int) -> Sample:
+        frames, fps = read_video(self.items[index][0], backend=self.backend)
+        return Sample(frames.permute(0, 3, 1, 2).contiguous(), fps, self.sample_id(index))
+
+    def views(self, frames: torch.Tensor) -> torch.Tensor:
+        return clip_views(frames, self.spec, self.transform)
+
+
+# ----------------------------------------------------------------------------------------------
+# the on-the-fly engine
+
+
+@dataclass
+class _Item:
+    cell: int
+    index: int
+    views: torch.Tensor | None = None
+    error: str = ""  # set when the sample (cell < 0) or this variant could not be made
+
+
+class _VariantStream(IterableDataset):
+    """Yields every pending (cell, sample) pair; each sample is loaded once per pass."""
+
+    def __init__(self, source: Source, cells: Sequence[Cell], options: CorruptionOptions, pending: list[int]):
+        self.source, self.cells, self.options, self.pending = source, list(cells), options, pending
+
+    def variant(self, sample: Sample, cell: Cell) -> torch.Tensor:
+        import corruptions
+
+        if cell.is_clean:
+            return sample.frames
+        opts = self.options
+        return corruptions.apply(sample.frames, cell.corruption, cell.severity, seed=opts.seed, preset=opts.preset,
+                                 variant=opts.variant, coherent=opts.coherent, video_id=sample.sample_id,
+                                 fps=sample.fps)
+
+    def __iter__(self) -> Iterator[_Item]:
+        worker = get_worker_info()
+        mine = self.pending if worker is None else self.pending[worker.id :: worker.num_workers]
+        for index in mine:
+            try:
+                sample = self.source.load(index)
+            except Exception as err:  # undecodable sample: skipped and counted for every cell
+                yield _Item(-1, index, error=_one_line(err))
+                continue
+            for c, cell in enumerate(self.cells):
+                try:
+                    views = self.source.views(self.variant(sample, cell))
+                except Exception as err:  # one variant failed (e.g. frames too small for it)
+                    yield _Item(c, index, error=_one_line(err))
+                else:
+                    yield _Item(c, index, views)
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _collate(items: list[_Item]):
+    good = [i for i in items if i.views is not None]
+    views = torch.stack([i.views for i in good]) if good else None
+    cells = torch.tensor([i.cell for i in good], dtype=torch.long)
+    indices = torch.tensor([i.index for i in good], dtype=torch.long)
+    return views, cells, indices, [i for i in items if i.views is None]
+
+
+class PredictionStore:
+    """Top-k predictions per (cell, sample); finished samples survive an interruption."""
+
+    PENDING, PREDICTED, FAILED = 0, 1, 2
+
+    def __init__(self, num_cells: int, num_samples: int, k: int) -> None:
+        self.top = torch.full((num_cells, num_samples, k), -1, dtype=torch.int32)
+        self.state = torch.zeros((num_cells, num_samples), dtype=torch.int8)
+        self.errors: dict[int, str] = {}  # first error message per cell
+
+    def put(self, cells: torch.Tensor, indices: torch.Tensor, top: torch.Tensor) -> None:
+        self.top[cells, indices] = top.to(torch.int32).cpu()
+        self.state[cells, indices] = self.PREDICTED
+
+    def fail(self, item: _Item) -> None:
+        cells = range(self.state.shape[0]) if item.cell < 0 else [item.cell]
+        for c in cells:
+            self.state[c, item.index] = self.FAILED
+            self.errors.setdefault(c, item.error)
+
+    def finished(self) -> torch.Tensor:
+        return (self.state != self.PENDING).all(0)
+
+    def save(self, path: Path, fingerprint: str) -> None:
+        done = self.finished()
+        atomic_torch_save(path, {"fingerprint": fingerprint, "top": self.top, "errors": self.errors,
+                                 "state": torch.where(done[None], self.state, torch.zeros_like(self.state))})
+
+    def restore(self, path: Path, fingerprint: str) -> bool:
+        """Load a matching partial result; False (and nothing loaded) if absent or stale."""
+        if not path.is_file():
+            return False
+        try:
+            saved = torch.load(path, weights_only=False)
+        except Exception:
+            return False
+        if saved.get("fingerprint") != fingerprint or saved["top"].shape != self.top.shape:
+            return False
+        self.top, self.state, self.errors = saved["top"], saved["state"], dict(saved["errors"])
+        return True
+
+    def accuracy(self, cell: int, labels: torch.Tensor, class_names: list[str]) -> Accuracy:
+        counter = AccuracyCounter(len(class_names))
+        predicted = self.state[cell] == self.PREDICTED
+        counter.update_topk(self.top[cell][predicted], labels[predicted])
+        counter.skipped = int((self.state[cell] == self.FAILED).sum())
+        return counter.result(class_names)
+
+
+@dataclass
+class CellResults:
+    accuracy: dict[Cell, Accuracy]
+    errors: dict[Cell, str] = field(default_factory=dict)  # first failure message per cell
+    resumed: int = 0  # samples taken from an interrupted earlier evaluation
+
+
+def fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@torch.no_grad()
+def predict_cells(
+    model: nn.Module,
+    source: Source,
+    cells: Sequence[Cell],
+    options: CorruptionOptions,
+    class_names: list[str],
+    device: torch.device,
+    batch_size: int = 8,
+    workers: int = 0,
+    progress: bool = True,
+    partial_path: Path | None = None,
+    partial_key: Any = None,
+    save_every: float = 60.0,
+) -> CellResults:
+    """Accuracy of every cell, each sample loaded once and all its variants made in memory.
+
+    With ``partial_path``, predictions of finished samples are saved every ``save_every``
+    seconds; a later call with the same cells, options, samples and ``partial_key`` resumes.
+    """
+    model.eval()
+    cells = list(cells)
+    k = min(5, len(class_names))
+    store = PredictionStore(len(cells), len(source), k)
+    key = fingerprint([dataclasses.astuple(c) for c in cells], dataclasses.asdict(options),
+                      [source.sample_id(i) for i in range(len(source))], partial_key)
+    resumed = bool(partial_path) and store.restore(partial_path, key)
+    done = store.finished()
+    pending = [i for i in range(len(source)) if not bool(done[i])]
+    stream = _VariantStream(source, cells, options, pending)
+    loader = DataLoader(stream, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
+    labels = torch.tensor([source.label(i) for i in range(len(source))], dtype=torch.long)
+    last_save = time.monotonic()
+    bar = tqdm(total=len(pending) * len(cells), desc=f"{len(cells)} variants", unit="view-set", leave=False,
+               disable=None if progress else True)
+    try:
+        for views, cell_idx, indices, failed in loader:
+            for item in failed:
+                store.fail(item)
+            if views is not None:
+                probs = predict_views(model, views.to(device, non_blocking=True))
+                store.put(cell_idx, indices, probs.topk(k, dim=-1).indices)
+            bar.update(len(indices) + sum(len(cells) if f.cell < 0 else 1 for f in failed))
+            if partial_path and time.monotonic() - last_save > save_every:
+                store.save(partial_path, key)
+                last_save = time.monotonic()
+    except BaseException:
+        if partial_path:
+            store.save(partial_path, key)
+        raise
+    finally:
+        bar.close()
+    result = CellResults({cell: store.accuracy(c, labels, class_names) for c, cell in enumerate(cells)},
+                         {cells[c]: msg for c, msg in store.errors.items()},
+                         resumed=int(done.sum()) if resumed else 0)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# datasets of a run (test part only: a generated set may hold no training videos)
+
+
+@dataclass
+class TestSet:
+    dataset: VideoClipDataset
+    classes: list[str]
+    root: Path
+    missing: int  # listed in the split files, absent on disk
+
+
+def dataset_root(data_cfg) -> Path:
+    """The folder video ids are relative to (the synthetic set lives in a cache by default)."""
+    if data_cfg.root:
+        return Path(data_cfg.root)
+    from vidsparse.data.synthetic import default_root
+
+    return default_root(data_cfg.synthetic)
+
+
+def build_test_set(cfg, mean, std, views: tuple[int, int] | None, root: Path | None = None) -> TestSet:
+    """The run's test split (of ``root`` instead of the configured root when given)."""
+    from vidsparse.data.registry import get_dataset
+
+    data = cfg.data
+    if root is not None:
+        data = dataclasses.replace(data, root=str(root), dataset=GENERATED_LAYOUT.get(data.dataset, data.dataset))
+    _, test_list = get_dataset(data.dataset).lists(data)
+    clips, crops = views or (data.test_clips, data.test_crops)
+    spec = ClipSpec(data.clip_len, data.stride, clips, crops, data.single_frame)
+    transform = ClipTransform(data.resize, data.crop, tuple(mean), tuple(std), data.hflip)
+    dataset = VideoClipDataset(test_list.items, spec, transform, train=False, backend=data.backend)
+    return TestSet(dataset, test_list.classes, dataset_root(data), len(test_list.missing))
+
+
+def video_source(test: TestSet) -> VideoSource:
+    ds = test.dataset
+    return VideoSource(ds.items, test.root, ds.spec, ds.transform, ds.backend)
+
+
+# ----------------------------------------------------------------------------------------------
+# generated sets
+
+
+@dataclass
+class GeneratedCell:
+    cell: Cell
+    accuracy: Accuracy | None  # None: the cell is absent from the generated set
+    missing_videos: int = 0
+    reason: str = ""
+
+
+def read_manifest(root: Path) -> dict[Cell, dict]:
+    """``manifest.jsonl`` of a generated set: the settings each (corruption, severity) was made with."""
+    path = Path(root) / "manifest.jsonl"
+    settings: dict[Cell, dict] = {}
+    if not path.is_file():
+        return settings
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+            cell = Cell(row["name"] if "name" in row else row["corruption"], int(row["severity"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        settings.setdefault(cell, {k: row[k] for k in ("preset", "variant", "seed") if k in row})
+    return settings
+
+
+def evaluate_generated(
+    model: nn.Module,
+    cfg,
+    mean,
+    std,
+    root: Path,
+    cells: Sequence[Cell],
+    class_names: list[str],
+    views: tuple[int, int] | None,
+    device: torch.device,
+    batch_size: int = 8,
+    workers: int = 0,
+    progress: bool = True,
+    on_result: Callable[[GeneratedCell], None] | None = None,
+) -> list[GeneratedCell]:
+    """Evaluate each cell from ``root/<corruption>/<severity>/`` with the normal test reader."""
+    results = []
+    for cell in cells:
+        cell_root = Path(root) / cell.corruption / str(cell.severity)
+        if not cell_root.is_dir():
+            result = GeneratedCell(cell, None, reason=f"{cell_root} does not exist")
+        else:
+            try:
+                test = build_test_set(cfg, mean, std, views, root=cell_root)
+            except UserError as err:
+                result = GeneratedCell(cell, None, reason=str(err))
+            else:
+                if test.classes != class_names:
+                    raise UserError(f"classes in {cell_root} differ from the run's classes; "
+                                    "was the set generated from the run's dataset?")
+                if len(test.dataset) == 0:
+                    result = GeneratedCell(cell, None, test.missing, reason=f"no test video in {cell_root}")
+                else:
+                    acc = evaluate(model, test.dataset, class_names, device, batch_size, workers,
+                                   progress=progress, desc=f"{cell.corruption} s{cell.severity}")
+                    result = GeneratedCell(cell, acc, test.missing)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results

@@ -1,0 +1,175 @@
+"""Dynamic sparse training: every dT steps each layer drops its lowest-scoring active
+weights and grows as many of the highest-scoring inactive ones. The methods differ only in
+their drop score, their grow score and how many weights a layer holds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from vidsparse.errors import UserError
+from vidsparse.sparse.density import distribute
+from vidsparse.sparse.masks import drop_lowest, grow_highest
+from vidsparse.sparse.schedules import cubic_density, decaying_extra, drop_fraction, to_step
+from vidsparse.sparse.sparsifier import Sparsifier, check_prune_schedule, register_method
+from vidsparse.sparse.targets import SparseTensor
+
+
+def _gradient(t: SparseTensor) -> Tensor:
+    """|dense gradient| (zero for a layer that got none this step)."""
+    grad = t.param.grad
+    return torch.zeros_like(t.param) if grad is None else grad.detach().abs()
+
+
+GROW_SCORES: dict[str, Callable[["DynamicSparsifier", SparseTensor], Tensor]] = {
+    # Random regrowth draws from the sparsifier's generator, seeded alike on every rank.
+    "random": lambda s, t: torch.rand(t.shape, generator=s.generator, device=s.generator.device),
+    "gradient": lambda s, t: _gradient(t),
+}
+
+
+class DynamicSparsifier(Sparsifier):
+    """Drop-and-grow engine shared by SET, RigL, MEST and GraNet."""
+
+    grows = True
+    default_grow = "random"
+
+    def check(self) -> None:
+        if self.schedule.last_update is None:
+            self.ctx.log(f"sparse: warning: no topology update falls inside this run "
+                         f"({self.ctx.total_steps} steps, update_every={self.schedule.every} "
+                         f"steps); lower sparse.update_every to let {self.name} change masks")
+
+    def initialize(self) -> None:
+        self.random_masks([self.initial_count(t) for t in self.sparse_tensors])
+
+    @property
+    def reads_dense_gradient(self) -> bool:
+        return self.grow == "gradient"
+
+    def update(self, step: int) -> bool:
+        if not self.schedule.is_update(step):
+            return False
+        alpha = drop_fraction(step, self.cfg.drop_fraction, self.schedule.update_end,
+                              self.cfg.drop_schedule)
+        for t in self.sparse_tensors:
+            count = self.count_after_update(t, step)
+            if count < t.numel or t.active < t.numel:
+                self.drop_and_grow(t, alpha, count)
+        return True
+
+    def drop_and_grow(self, t: SparseTensor, alpha: float, count: int) -> None:
+        """Leave `count` active: swap floor(alpha * count) weights, and drop any surplus
+        first (a shrinking layer, as in MEST's decaying extra density)."""
+        swap = math.floor(alpha * count)
+        n_drop = max(0, t.active - count + swap)
+        kept = self.drop(t, t.active_mask, n_drop)
+        grown = grow_highest(kept, GROW_SCORES[self.grow](self, t), count - (t.active - n_drop))
+        self.set_mask(t, grown, active=count)
+
+    def drop(self, t: SparseTensor, mask: Tensor, n: int) -> Tensor:
+        """Remove the n lowest drop scores among active weights."""
+        return drop_lowest(mask, self.drop_score(t), n)
+
+    def drop_score(self, t: SparseTensor) -> Tensor:
+        return t.param.detach().abs()
+
+    def initial_count(self, t: SparseTensor) -> int:
+        return t.target
+
+    def count_after_update(self, t: SparseTensor, step: int) -> int:
+        return t.active
+
+
+@register_method
+class SET(DynamicSparsifier):
+    name = "set"
+    description = "SET: drop smallest |w|, regrow at random (Mocanu et al. 2018)"
+
+    def drop(self, t: SparseTensor, mask: Tensor, n: int) -> Tensor:
+        """With set_signed_drop, drop the weights closest to zero separately among positive
+        and negative ones, in proportion to their counts (the SET reference code)."""
+        if not self.cfg.set_signed_drop or n <= 0:
+            return super().drop(t, mask, n)
+        w = t.param.detach()
+        positive = mask & (w > 0)
+        negative = mask & ~positive
+        n_pos, n_neg = int(positive.count_nonzero()), int(negative.count_nonzero())
+        n_positive = min(n_pos, max(n - n_neg, round(n * n_pos / max(n_pos + n_neg, 1))))
+        magnitude = w.abs()
+        return (drop_lowest(positive, magnitude, n_positive)
+                | drop_lowest(negative, magnitude, n - n_positive))
+
+
+@register_method
+class RigL(DynamicSparsifier):
+    name = "rigl"
+    description = "RigL: drop smallest |w|, regrow largest |dense gradient| (Evci et al. 2020)"
+    default_grow = "gradient"
+
+
+@register_method
+class MEST(DynamicSparsifier):
+    name = "mest"
+    description = ("MEST: drop smallest |w| + lambda|grad|, regrow at random, with a decaying "
+                   "extra-density soft memory bound (Yuan et al. 2021)")
+
+    @property
+    def reads_dense_gradient(self) -> bool:
+        return self.grow == "gradient" or self.cfg.mest_lambda > 0
+
+    def drop_score(self, t: SparseTensor) -> Tensor:
+        score = t.param.detach().abs()
+        if self.cfg.mest_lambda > 0:
+            score = score + self.cfg.mest_lambda * _gradient(t)
+        return score
+
+    def initial_count(self, t: SparseTensor) -> int:
+        return self._with_extra(t, 0)
+
+    def count_after_update(self, t: SparseTensor, step: int) -> int:
+        return self._with_extra(t, step)
+
+    def _with_extra(self, t: SparseTensor, step: int) -> int:
+        """EM&S: the target count plus an extra share that decays to zero by
+        mest_extra_until; the last update of the run always returns to the target."""
+        until = to_step(self.cfg.mest_extra_until, self.ctx.total_steps)
+        extra = 0.0 if step == self.schedule.last_update else decaying_extra(
+            step, self.cfg.mest_extra_density, until)
+        return min(t.numel, round(t.target * (1.0 + extra)))
+
+
+@register_method
+class GraNet(DynamicSparsifier):
+    name = "granet"
+    description = ("GraNet: gradual global magnitude pruning from initial_density on a cubic "
+                   "schedule, plus drop/regrow by |gradient| (Liu et al. 2021)")
+    default_grow = "gradient"
+    prunes = True
+    default_prune_scope = "global"
+
+    def check(self) -> None:
+        super().check()
+        check_prune_schedule(self)
+        if self.cfg.initial_density < 1.0 - self.cfg.sparsity:
+            raise UserError(f"sparse.initial_density={self.cfg.initial_density} is below the "
+                            f"target density {1 - self.cfg.sparsity:.3g}; raise it")
+        self.start_counts = distribute(self.cfg.distribution, [t.shape for t in self.tensors],
+                                       1.0 - self.cfg.initial_density,
+                                       [t.dense for t in self.tensors])
+        self.start_counts = [c for c, t in zip(self.start_counts, self.tensors) if not t.dense]
+
+    def initialize(self) -> None:
+        self.random_masks(self.start_counts)
+
+    def update(self, step: int) -> bool:
+        pruned = self.schedule.is_prune(step)
+        if pruned:
+            s = self.schedule
+            self.prune_to(lambda d0, d1: cubic_density(step, s.prune_start, s.prune_end, d0, d1),
+                          self.start_counts)
+        return super().update(step) or pruned
