@@ -33,12 +33,24 @@ def fold_index(index: torch.Tensor, size: int, border: str) -> torch.Tensor:
     raise ValueError(f"unknown border {border!r}; use one of {BORDERS}")
 
 
+_TORCH_PAD = {"nearest": "replicate", "mirror": "reflect"}  # torch's names for the same borders
+
+
 def pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int, border: str) -> torch.Tensor:
-    """Pad the last two dims by any amount (torch's own reflect pad needs pad < size)."""
+    """Pad the last two dims by any amount under ``border``.
+
+    torch's own padding is used where it applies (it is much faster than gathering); scipy's
+    'reflect' and pads wider than the frame go through the folded index.
+    """
     height, width = x.shape[-2:]
-    rows = fold_index(torch.arange(-top, height + bottom, device=x.device), height, border)
+    mode = _TORCH_PAD.get(border)
+    if mode and (mode == "replicate" or max(top, bottom) < height and max(left, right) < width):
+        flat = x.reshape(-1, 1, height, width)
+        padded = torch.nn.functional.pad(flat, (left, right, top, bottom), mode=mode)
+        return padded.view(*x.shape[:-2], *padded.shape[-2:])
     cols = fold_index(torch.arange(-left, width + right, device=x.device), width, border)
-    return x.index_select(-2, rows).index_select(-1, cols)
+    rows = fold_index(torch.arange(-top, height + bottom, device=x.device), height, border)
+    return x.index_select(-1, cols).index_select(-2, rows)  # the narrow gather first
 
 
 @lru_cache(maxsize=256)
@@ -163,7 +175,7 @@ def line_blur(x: torch.Tensor, radius: int, sigma: float, angles: list[float]) -
     dys = [dy for frame in taps for dy, _, _ in frame]
     dxs = [dx for frame in taps for _, dx, _ in frame]
     top, left = max(0, -min(dys)), max(0, -min(dxs))
-    padded = torch.nn.functional.pad(x, (left, max(0, max(dxs)), top, max(0, max(dys))), mode="replicate")
+    padded = pad(x, top, max(0, max(dys)), left, max(0, max(dxs)), "nearest")
     height, width = x.shape[-2:]
     out = torch.zeros_like(x)
     frames = [slice(None)] if len(angles) == 1 else [slice(t, t + 1) for t in range(len(angles))]

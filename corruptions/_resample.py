@@ -17,6 +17,11 @@ import torch.nn.functional as F
 from corruptions.errors import CorruptionError
 
 
+# Glass and elastic warps work on neighbourhoods and anchor triangles that stop making sense
+# below this side (elastic's anchors would sit 2 px from the centre).
+MIN_WARP_SIDE = 8
+
+
 def require_min_side(x: torch.Tensor, minimum: int, name: str, reason: str) -> None:
     """One-line CorruptionError when the frames of ``x`` are smaller than a corruption supports."""
     height, width = x.shape[-2:]
@@ -60,12 +65,6 @@ def pil_box_weights(out_size: int, in_size: int) -> torch.Tensor:
 def box_shrink_matrix(size: int, small: int, device: torch.device) -> torch.Tensor:
     """(small x size) matrix of Pillow's BOX shrink along one axis."""
     return pil_box_weights(small, size).to(device=device, dtype=torch.float32)
-
-
-@lru_cache(maxsize=64)
-def nearest_enlarge_index(small: int, size: int, device: torch.device) -> torch.Tensor:
-    """Source index of each of ``size`` pixels when Pillow enlarges ``small`` pixels (BOX/NEAREST)."""
-    return pil_box_weights(size, small).argmax(dim=1).to(device)
 
 
 def _pixel_grid(height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from corruptions import _filters, _random
-from corruptions._resample import clipped_zoom, require_min_side
+from corruptions._resample import MIN_WARP_SIDE, clipped_zoom, require_min_side
 
 
 @lru_cache(maxsize=32)
@@ -143,7 +143,7 @@ def _reference_shuffles(count: int, height: int, width: int, max_delta: int, ite
 def _glass(x: torch.Tensor, param: tuple, generator: torch.Generator, coherent: bool,
            shuffles: Shuffles, store_uint8: bool = False) -> torch.Tensor:
     sigma, max_delta, iterations = float(param[0]), int(param[1]), int(param[2])
-    require_min_side(x, max(8, 2 * max_delta + 2), "glass_blur",
+    require_min_side(x, max(MIN_WARP_SIDE, 2 * max_delta + 2), "glass_blur",
                      f"it shuffles pixels up to {max_delta} px, inside a {max_delta + 1} px margin")
     frames, channels, height, width = x.shape
     pixels = _filters.gaussian_filter(x, sigma)
@@ -177,3 +177,6 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "gaussian_blur": gaussian_blur,
     "temporal_motion_blur": temporal_motion_blur,
 }
+
+# Smallest frame side per function (glass blur also needs 2 * max_delta + 2 px; it checks that itself).
+MIN_SIZE = {"glass_blur": MIN_WARP_SIDE, "glass_blur_reference": MIN_WARP_SIDE}

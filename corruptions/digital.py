@@ -11,9 +11,10 @@ import warnings
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from corruptions import _filters, _random
-from corruptions._resample import box_shrink_matrix, displace, nearest_enlarge_index, require_min_side, warp_affine
+from corruptions._resample import MIN_WARP_SIDE, box_shrink_matrix, displace, require_min_side, warp_affine
 from corruptions.errors import CorruptionError
 
 
@@ -81,7 +82,8 @@ def elastic_transform(x: torch.Tensor, param: tuple, generator: torch.Generator,
     times ``alpha``.
     """
     alpha, sigma, jitter = (float(p) for p in param)
-    require_min_side(x, 8, "elastic_transform", "its affine anchors sit a third of the short side from the centre")
+    require_min_side(x, MIN_WARP_SIDE, "elastic_transform",
+                     "its affine anchors sit a third of the short side from the centre")
     count, (height, width) = _random.draws(x, coherent), x.shape[-2:]
     moved = _affine_anchors(height, width, x.device) + _random.uniform((count, 3, 2), generator, -jitter, jitter,
                                                                        dtype=torch.float64)
@@ -94,10 +96,12 @@ def pixelate(x: torch.Tensor, param: float, generator: torch.Generator, *, coher
     height, width = x.shape[-2:]
     small_h, small_w = int(height * float(param)), int(width * float(param))
     if min(small_h, small_w) < 1:
-        raise CorruptionError(f"pixelate: a {height}x{width} frame shrinks to nothing at scale {param}: use larger frames")
-    small = _filters.separable(x, box_shrink_matrix(height, small_h, x.device), box_shrink_matrix(width, small_w, x.device))
-    rows, cols = nearest_enlarge_index(small_h, height, x.device), nearest_enlarge_index(small_w, width, x.device)
-    return small.index_select(-2, rows).index_select(-1, cols).clamp_(0, 1)
+        raise CorruptionError(f"pixelate: a {height}x{width} frame shrinks to nothing at scale {param}: "
+                              "use larger frames")
+    small = _filters.separable(x, box_shrink_matrix(height, small_h, x.device),
+                               box_shrink_matrix(width, small_w, x.device))
+    # Pillow enlarges with BOX = nearest: input pixel floor((i + 0.5) * small / size), torch's 'nearest-exact'
+    return F.interpolate(small, size=(height, width), mode="nearest-exact").clamp_(0, 1)
 
 
 def jpeg_compression(x: torch.Tensor, param: int, generator: torch.Generator, *,
@@ -121,3 +125,5 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "jpeg_compression": jpeg_compression,
     "saturate": saturate,
 }
+
+MIN_SIZE = {"elastic_transform": MIN_WARP_SIDE}  # smallest frame side per function

@@ -13,10 +13,11 @@ import torch
 from corruptions import _random
 
 
-def gaussian_noise(x: torch.Tensor, param: float, generator: torch.Generator, *, coherent: bool = False) -> torch.Tensor:
+def gaussian_noise(x: torch.Tensor, param: float, generator: torch.Generator, *,
+                   coherent: bool = False) -> torch.Tensor:
     """x + N(0, sigma), sigma = ``param``."""
-    noise = _random.normal(_random.field_shape(x, coherent), generator, std=float(param))
-    return (x + noise).clamp_(0, 1)
+    noise = _random.normal(_random.field_shape(x, coherent), generator)
+    return torch.add(x, noise, alpha=float(param)).clamp_(0, 1)
 
 
 def shot_noise(x: torch.Tensor, param: float, generator: torch.Generator, *, coherent: bool = False) -> torch.Tensor:
@@ -37,8 +38,8 @@ def impulse_noise(x: torch.Tensor, param: float, generator: torch.Generator, *, 
 
 def speckle_noise(x: torch.Tensor, param: float, generator: torch.Generator, *, coherent: bool = False) -> torch.Tensor:
     """Multiplicative noise: x + x * N(0, s), s = ``param``."""
-    noise = _random.normal(_random.field_shape(x, coherent), generator, std=float(param))
-    return torch.addcmul(x, x, noise).clamp_(0, 1)
+    noise = _random.normal(_random.field_shape(x, coherent), generator)
+    return torch.addcmul(x, x, noise, value=float(param)).clamp_(0, 1)
 
 
 FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {

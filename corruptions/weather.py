@@ -18,6 +18,7 @@ from corruptions._resample import clipped_zoom
 
 __all__ = ["snow", "frost", "fog", "spatter", "rain", "frost_source", "FUNCTIONS"]
 
+
 def _grey(x: torch.Tensor) -> torch.Tensor:
     """OpenCV's RGB -> grey, [T, 1, H, W]."""
     return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
@@ -35,8 +36,8 @@ def snow(x: torch.Tensor, param: tuple, generator: torch.Generator, *, coherent:
     flakes = torch.where(flakes < threshold, 0.0, flakes).clamp_(0, 1)
     angles = _random.uniform((flakes.shape[0],), generator, -135.0, -45.0, dtype=torch.float64)
     flakes = _filters.line_blur(flakes, int(radius), float(sigma), angles.tolist())
-    washed = blend * x + (1 - blend) * torch.maximum(x, _grey(x) * 1.5 + 0.5)
-    return (washed + flakes + flakes.flip(-2, -1)).clamp_(0, 1)
+    washed = torch.lerp(torch.maximum(x, _grey(x) * 1.5 + 0.5), x, float(blend))
+    return washed.add_(flakes + flakes.flip(-2, -1)).clamp_(0, 1)
 
 
 def frost(x: torch.Tensor, param: tuple, generator: torch.Generator, *, coherent: bool = False) -> torch.Tensor:
@@ -53,7 +54,7 @@ def frost(x: torch.Tensor, param: tuple, generator: torch.Generator, *, coherent
         photo = _frost.texture(index, float(scale), height, width, x.device)
         top, left = int(u * (photo.shape[1] - height)), int(v * (photo.shape[2] - width))
         crops.append(photo[:, top : top + height, left : left + width])
-    return (image_weight * x + frost_weight * torch.stack(crops)).clamp_(0, 1)
+    return torch.add(x * float(image_weight), torch.stack(crops), alpha=float(frost_weight)).clamp_(0, 1)
 
 
 def fog(x: torch.Tensor, param: tuple, generator: torch.Generator, *, coherent: bool = False) -> torch.Tensor:
@@ -107,7 +108,7 @@ def spatter(x: torch.Tensor, param: tuple, generator: torch.Generator, *, cohere
         return (x + drops * _WATER.to(x.device)[:, None, None]).clamp_(0, 1)
     mud = _filters.gaussian_filter((liquid > threshold).to(x.dtype), float(strength))
     mud = torch.where(mud < 0.8, 0.0, mud)
-    return (x * (1 - mud) + mud * _MUD.to(x.device)[:, None, None]).clamp_(0, 1)
+    return torch.lerp(x, _MUD.to(x.device)[:, None, None], mud).clamp_(0, 1)
 
 
 # --- rain ---------------------------------------------------------------------------------------

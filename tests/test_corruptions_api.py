@@ -207,7 +207,7 @@ def _smoke_cases() -> list[tuple[str, str, int]]:
     return [(p.name, n, s) for p in all_presets().values() for n in p.entries for s in range(1, 6)]
 
 
-CHANGES_LENGTH = {"temporal_motion_blur", "frame_rate"}  # by definition (fixed variants)
+CHANGES_LENGTH = {"frame_rate"}  # by definition (fixed variants)
 
 
 @pytest.fixture(scope="module")

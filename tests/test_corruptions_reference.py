@@ -132,7 +132,8 @@ def test_deterministic_match_the_reference_formulas_with_cifar_parameters(name: 
             assert mad(ours(name, image, CIFAR[name][severity - 1]), reference) < 2, severity
 
 
-@pytest.mark.parametrize("radius,sigma", [IMAGENET["motion_blur"][0], IMAGENET["motion_blur"][4], CIFAR["motion_blur"][3]])
+@pytest.mark.parametrize("radius,sigma", [IMAGENET["motion_blur"][0], IMAGENET["motion_blur"][4],
+                                          CIFAR["motion_blur"][3]])
 @pytest.mark.parametrize("angle", [-45.0, -12.3, 0.0, 30.0, 45.0, -100.0])
 def test_motion_blur_kernel_matches_imagecorruptions(radius: int, sigma: float, angle: float,
                                                      photos_224: list[np.ndarray]) -> None:

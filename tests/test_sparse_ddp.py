@@ -29,7 +29,7 @@ def _worker(rank: int, world: int, tmp: str) -> None:
         ddp = DistributedDataParallel(model)
         opt = torch.optim.SGD(ddp.parameters(), lr=0.05, momentum=0.9)
         cfg = SparseConfig(method=method, sparsity=0.5, update_every=2, update_end=1.0,
-                           distribution="uniform", seed=7)
+                           distribution="uniform", seed=7, broadcast_masks=method == "set")
         sparsifier = build_sparsifier(cfg, model, opt, make_context(total_steps=STEPS))
         changed = 0.0
         for step in range(STEPS):

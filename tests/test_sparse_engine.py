@@ -159,3 +159,12 @@ def test_set_signed_drop_splits_the_drop_between_signs(signed, kept_values):
     sparsifier.install_masks([torch.arange(16).view(4, 4) < 8])
     kept = sparsifier.drop(t, t.mask, 4)  # half of the 8 active weights
     assert sorted(values[kept.view(-1)].tolist()) == pytest.approx(sorted(kept_values))
+
+
+def test_update_with_non_finite_gradient_is_skipped():
+    model, _, sparsifier = linear_sparsifier("rigl")
+    before = sparsifier.tensors[0].mask.clone()
+    model.weight.grad = torch.full((4, 4), float("inf"))
+    sparsifier.before_step(1)
+    assert torch.equal(sparsifier.tensors[0].mask, before)
+    assert sparsifier.epoch_stats.updates == 0

@@ -122,6 +122,8 @@ def run_eval(request: EvalRequest) -> EvalFile:
     from vidsparse.evaluate import load_run_model
     from vidsparse.train import resolve_device
 
+    if (request.batch_size is not None and request.batch_size < 1) or (request.workers or 0) < 0:
+        raise UserError("--batch-size must be >= 1 and --workers >= 0")
     device = resolve_device(request.device)
     cfg, model, state = load_run_model(request.run_dir, request.checkpoint, device)
     kind = get_dataset(cfg.data.dataset).kind

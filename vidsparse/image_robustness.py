@@ -63,6 +63,7 @@ class ImageArrays:
     images: np.ndarray
     labels: np.ndarray
     classes: list[str]
+    ids: list[str] | None = None  # per-image seed ids (default: the index); see ImageSource
 
 
 class ImageArrayDataset(Dataset):
@@ -177,11 +178,16 @@ def c_cell_dataset(root: Path, corruption: str, severity: int, classes: list[str
 
 @dataclass
 class ImageSource:
-    """Images in memory for on-the-fly corruption; the sample id is the image's index."""
+    """Images in memory for on-the-fly corruption, one seed per image.
+
+    ``ids`` seed the corruptions (default: the image's index as text); give the ids a
+    generated set used, e.g. ``<class>/<file name>`` for ImageNet-C style folders.
+    """
 
     images: np.ndarray
     labels: np.ndarray
     transform: ImageTransform
+    ids: Sequence[str] | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -190,7 +196,7 @@ class ImageSource:
         return int(self.labels[index])
 
     def sample_id(self, index: int) -> str:
-        return str(index)
+        return self.ids[index] if self.ids is not None else str(index)
 
     def load(self, index: int):
         from vidsparse.robustness import Sample
@@ -234,7 +240,7 @@ def evaluate_image_run(ctx) -> None:
         if clean is None:
             raise UserError(f"the clean test set of image dataset {cfg.data.dataset!r} is not available yet; "
                             "evaluate a -C set with --corrupted-root PATH")
-        evaluate_on_the_fly(ctx, ImageSource(clean.images, clean.labels, transform), todo, setting)
+        evaluate_on_the_fly(ctx, ImageSource(clean.images, clean.labels, transform, clean.ids), todo, setting)
     else:
         root = Path(req.corrupted_root)
         for cell in todo:

@@ -292,7 +292,8 @@ def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = pri
                            cfg.data.workers, desc="test")
             row.update(test_top1=acc.top1, test_top5=acc.top5)
             skipped += acc.skipped
-            if acc.top1 > best_top1:
+            # best.pt only from the final topology (GMP/GraNet/LTH/MEST pass through denser stages)
+            if acc.top1 > best_top1 and sparsifier.at_target_density:
                 best_top1 = acc.top1
                 save_checkpoint(run_dir / "best.pt", checkpoint(epoch + 1))
         row.update(time_s=time.time() - started, skipped=skipped)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from vidsparse.data.video_io import write_video
+from vidsparse.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def _object_sprite(gen: torch.Generator, size: int) -> torch.Tensor:
     stripes = 0.75 + 0.25 * torch.sign(torch.sin(xs * 6 + float(torch.rand((), generator=gen)) * 6))
     body = colour * stripes
     alpha = ((xs / 0.95) ** 2 + (ys / 0.55) ** 2 <= 1).float()
-    head = ((xs - 0.55) ** 2 + (ys + 0.15) ** 2 <= 0.1).float()
+    head = ((xs - 0.5) ** 2 + (ys + 0.1) ** 2 <= 0.2).float()
     body = body * (1 - head) + head * (1 - colour)
     alpha = torch.clamp(alpha + head, 0, 1)
     return torch.cat([body.clamp(0, 1), alpha[None]], 0)
@@ -95,7 +96,7 @@ def render_video(label: int, frames: int, size: int, gen: torch.Generator) -> to
 
     scale = uniform(0.3, 0.4)  # object half-size as a fraction of the frame
     travel = uniform(0.7, 1.0)  # distance covered by translations (frame fraction)
-    spin_total = uniform(0.6, 1.2) * math.pi
+    spin_total = uniform(0.8, 1.4) * math.pi
     zoom_ratio = uniform(1.7, 2.3)
     angle0 = uniform(-math.pi, math.pi)
     # Start states symmetric between paired classes: a frame alone cannot tell the direction.
@@ -137,8 +138,16 @@ def render_video(label: int, frames: int, size: int, gen: torch.Generator) -> to
     return (video.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
+# Bump when the rendering changes so cached datasets made by older code are regenerated.
+GENERATOR_VERSION = 3
+
+
+def _identity(cfg) -> dict:
+    return {**asdict(cfg), "generator_version": GENERATOR_VERSION}
+
+
 def config_fingerprint(cfg) -> str:
-    return hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:10]
+    return hashlib.sha1(json.dumps(_identity(cfg), sort_keys=True).encode()).hexdigest()[:10]
 
 
 def default_root(cfg) -> Path:
@@ -162,22 +171,27 @@ def ensure_synthetic(root: str | os.PathLike | None, cfg, progress: Callable | N
     Generation is deterministic for ``cfg.seed`` and atomic: it writes into a temporary
     folder and renames it, so an interrupted generation is redone from scratch next time.
     """
+    if cfg.classes > len(CLASSES) or cfg.classes < 2:
+        raise UserError(f"synthetic.classes must be in 2..{len(CLASSES)}, got {cfg.classes}")
+    explicit = root is not None
     root = Path(root) if root else default_root(cfg)
     marker = root / ".synthetic.json"
-    if marker.is_file() and json.loads(marker.read_text()) == asdict(cfg):
-        return root
+    if marker.is_file():
+        made_with = json.loads(marker.read_text())
+        if made_with == _identity(cfg):
+            return root
+        if explicit:  # never delete a user's folder behind their back
+            changed = sorted(k for k in _identity(cfg) if made_with.get(k) != _identity(cfg)[k])
+            raise UserError(
+                f"{root} holds a synthetic dataset made with other settings ({', '.join(changed)}); "
+                "pass a new --data-root or delete the folder"
+            )
     if root.exists() and any(root.iterdir()) and not marker.is_file():
-        from vidsparse.errors import UserError
-
         raise UserError(f"{root} exists and is not a synthetic dataset; pick an empty --data-root")
     tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "ucfTrainTestlist").mkdir(parents=True)
     classes = CLASSES[: cfg.classes]
-    if cfg.classes > len(CLASSES) or cfg.classes < 2:
-        from vidsparse.errors import UserError
-
-        raise UserError(f"synthetic.classes must be in 2..{len(CLASSES)}, got {cfg.classes}")
     per_class = cfg.train_per_class + cfg.test_per_class
     lists: dict[tuple[str, int], list[str]] = {}
     items = [(label, i) for label in range(len(classes)) for i in range(per_class)]
@@ -197,7 +211,7 @@ def ensure_synthetic(root: str | os.PathLike | None, cfg, progress: Callable | N
     )
     for (part, split), lines in lists.items():
         (tmp / "ucfTrainTestlist" / f"{part}list{split:02d}.txt").write_text("\n".join(lines) + "\n")
-    (tmp / ".synthetic.json").write_text(json.dumps(asdict(cfg)))
+    (tmp / ".synthetic.json").write_text(json.dumps(_identity(cfg)))
     if root.exists():
         shutil.rmtree(root)
     root.parent.mkdir(parents=True, exist_ok=True)

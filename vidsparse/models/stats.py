@@ -15,7 +15,6 @@ Parameter counts are recomputed cheaply on PyTorch's meta device to notice stale
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vidsparse.flop_count import flop_analysis
 from vidsparse.models.registry import MODELS, create_model, get_model_entry
 from vidsparse.sparse.targets import find_sparse_tensors
 
@@ -64,34 +64,16 @@ def parameter_counts(model: nn.Module) -> tuple[int, int]:
     return params, maskable
 
 
-def _sdpa_flops(inputs: list[Any], outputs: list[Any]) -> int:
-    """scaled_dot_product_attention: Q @ K^T then A @ V, one FLOP per multiply-add."""
-    from fvcore.nn.jit_handles import get_shape
-
-    q, k, v = (get_shape(x) for x in inputs[:3])
-    batch = 1
-    for d in q[:-2]:
-        batch *= d
-    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
-
-
 def count_gflops(model: nn.Module, example: torch.Tensor) -> float:
     """Forward GFLOPs of one sample (eval mode, no gradient)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from fvcore.nn import FlopCountAnalysis
-
-        logging.getLogger("fvcore").setLevel(logging.ERROR)
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                analysis = FlopCountAnalysis(model, example[:1])
-                analysis.set_op_handle("aten::scaled_dot_product_attention", _sdpa_flops)
-                analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-                return float(analysis.total()) / 1e9
-        finally:
-            model.train(was_training)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(flop_analysis(model, example[:1]).total()) / 1e9
+    finally:
+        model.train(was_training)
 
 
 def compute_stats(name: str, flops: bool = True) -> ModelStats:

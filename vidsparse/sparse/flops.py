@@ -7,12 +7,12 @@ dense kernels.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from vidsparse.flop_count import flop_analysis
 from vidsparse.sparse.targets import SparseTensor, single_sample_args
 
 # Modules whose every counted op uses their own weight; in other modules (attention) only
@@ -43,18 +43,14 @@ def measure_flops(model: nn.Module, example_input: Tensor | tuple,
                   tensors: list[SparseTensor]) -> FlopsModel:
     """Count one sample's forward pass with fvcore (eval mode, so BatchNorm statistics stay
     untouched) and attribute each counted module's FLOPs to its weights."""
-    logging.getLogger("fvcore").setLevel(logging.ERROR)
     was_training = model.training
     model.eval()
     try:
         # Traced with autograd on: under no_grad + eval, nn.MultiheadAttention takes a fused
         # fast path that fvcore cannot count.
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # fvcore's import and tracer warn about torch.jit
-            from fvcore.nn import FlopCountAnalysis
-
-            analysis = FlopCountAnalysis(model, single_sample_args(example_input))
-            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            warnings.simplefilter("ignore")  # fvcore's tracer warns about torch.jit
+            analysis = flop_analysis(model, single_sample_args(example_input))
             by_module = analysis.by_module_and_operator()
             total = float(analysis.total())
     finally:

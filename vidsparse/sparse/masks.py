@@ -21,9 +21,11 @@ SAMPLE = 1 << 15  # strided sample size that brackets the k-th value
 MIN_BAND_SEARCH = 1 << 18  # below this many entries a plain topk is as fast
 
 
-def select_k(scores: Tensor, k: int, largest: bool, among: Tensor | None = None) -> Tensor:
+def select_k(scores: Tensor, k: int, largest: bool, among: Tensor | None = None,
+             among_count: int | None = None) -> Tensor:
     """Bool mask (flat) with True at exactly the k largest (or smallest) scores, chosen only
-    among the True positions of `among` (default: everywhere). Needs k <= |among|."""
+    among the True positions of `among` (default: everywhere; `among_count` = its number of
+    True entries, if known). Needs k <= |among|."""
     flat = scores.reshape(-1)
     allowed = None if among is None else among.reshape(-1)
     n = flat.numel()
@@ -32,7 +34,7 @@ def select_k(scores: Tensor, k: int, largest: bool, among: Tensor | None = None)
     if allowed is None and k >= n:
         return torch.ones(n, dtype=torch.bool, device=flat.device)
     if n >= MIN_BAND_SEARCH:
-        chosen = _select_in_band(flat, k, largest, allowed)
+        chosen = _select_in_band(flat, k, largest, allowed, among_count)
         if chosen is not None:
             return chosen
     if allowed is not None:  # push excluded positions to the far end
@@ -42,7 +44,8 @@ def select_k(scores: Tensor, k: int, largest: bool, among: Tensor | None = None)
     return chosen
 
 
-def _select_in_band(flat: Tensor, k: int, largest: bool, allowed: Tensor | None) -> Tensor | None:
+def _select_in_band(flat: Tensor, k: int, largest: bool, allowed: Tensor | None,
+                    allowed_count: int | None) -> Tensor | None:
     """Exact selection via a sampled bracket; None if the bracket misses the k-th value.
     Restricting to `allowed` is a cheap bool AND here, where a masked score tensor
     (torch.where) would cost more than the whole selection."""
@@ -51,7 +54,7 @@ def _select_in_band(flat: Tensor, k: int, largest: bool, allowed: Tensor | None)
     candidates = flat.numel()
     if allowed is not None:
         sample = sample[allowed[::stride]]
-        candidates = int(allowed.count_nonzero())
+        candidates = int(allowed.count_nonzero()) if allowed_count is None else allowed_count
     if sample.numel() == 0:
         return None
     sample = sample.sort(descending=largest).values
@@ -89,18 +92,19 @@ def random_mask(shape: tuple[int, ...], k: int, generator: torch.Generator) -> T
     return topk_mask(scores, k)
 
 
-def drop_lowest(mask: Tensor, scores: Tensor, n: int) -> Tensor:
-    """Remove the n lowest-scoring active positions."""
+def drop_lowest(mask: Tensor, scores: Tensor, n: int, active: int | None = None) -> Tensor:
+    """Remove the n lowest-scoring active positions (`active`: the mask's count, if known)."""
     if n <= 0:
         return mask.clone()
-    return mask ^ select_k(scores, n, largest=False, among=mask).view(mask.shape)
+    return mask ^ select_k(scores, n, largest=False, among=mask, among_count=active).view(mask.shape)
 
 
-def grow_highest(mask: Tensor, scores: Tensor, n: int) -> Tensor:
-    """Add the n highest-scoring inactive positions."""
+def grow_highest(mask: Tensor, scores: Tensor, n: int, active: int | None = None) -> Tensor:
+    """Add the n highest-scoring inactive positions (`active`: the mask's count, if known)."""
     if n <= 0:
         return mask.clone()
-    return mask | select_k(scores, n, largest=True, among=~mask).view(mask.shape)
+    inactive = None if active is None else mask.numel() - active
+    return mask | select_k(scores, n, largest=True, among=~mask, among_count=inactive).view(mask.shape)
 
 
 def global_drop_lowest(masks: list[Tensor], scores: list[Tensor], n: int) -> list[Tensor]:

@@ -264,7 +264,8 @@ class Sparsifier:
             for t, s, score in zip(tensors, start, scores):
                 keep = round(t.numel * density(s / t.numel, t.target / t.numel))
                 if keep < t.active:
-                    self.set_mask(t, drop_lowest(t.active_mask, score, t.active - keep), keep)
+                    new = drop_lowest(t.active_mask, score, t.active - keep, t.active)
+                    self.set_mask(t, new, keep)
         else:
             numel = sum(t.numel for t in tensors)
             keep = round(numel * density(sum(start) / numel, sum(t.target for t in tensors) / numel))

@@ -54,6 +54,11 @@ class DynamicSparsifier(Sparsifier):
     def update(self, step: int) -> bool:
         if not self.schedule.is_update(step):
             return False
+        if self.reads_dense_gradient and not self._gradients_finite():
+            # An AMP overflow step (GradScaler skips the optimizer step too): scores would be
+            # inf/NaN, so this update is skipped rather than growing on garbage.
+            self.ctx.log(f"sparse: step {step}: non-finite gradients, topology update skipped")
+            return False
         alpha = drop_fraction(step, self.cfg.drop_fraction, self.schedule.update_end,
                               self.cfg.drop_schedule)
         for t in self.sparse_tensors:
@@ -62,18 +67,24 @@ class DynamicSparsifier(Sparsifier):
                 self.drop_and_grow(t, alpha, count)
         return True
 
+    def _gradients_finite(self) -> bool:
+        """One sum per gradient (inf and NaN propagate), much cheaper than isfinite()."""
+        sums = [t.param.grad.sum() for t in self.sparse_tensors if t.param.grad is not None]
+        return not sums or bool(torch.stack(sums).isfinite().all())
+
     def drop_and_grow(self, t: SparseTensor, alpha: float, count: int) -> None:
         """Leave `count` active: swap floor(alpha * count) weights, and drop any surplus
         first (a shrinking layer, as in MEST's decaying extra density)."""
         swap = math.floor(alpha * count)
         n_drop = max(0, t.active - count + swap)
         kept = self.drop(t, t.active_mask, n_drop)
-        grown = grow_highest(kept, GROW_SCORES[self.grow](self, t), count - (t.active - n_drop))
+        n_kept = t.active - n_drop
+        grown = grow_highest(kept, GROW_SCORES[self.grow](self, t), count - n_kept, n_kept)
         self.set_mask(t, grown, active=count)
 
     def drop(self, t: SparseTensor, mask: Tensor, n: int) -> Tensor:
         """Remove the n lowest drop scores among active weights."""
-        return drop_lowest(mask, self.drop_score(t), n)
+        return drop_lowest(mask, self.drop_score(t), n, t.active)
 
     def drop_score(self, t: SparseTensor) -> Tensor:
         return t.param.detach().abs()

@@ -1,0 +1,91 @@
+"""Throughput of ``vidsparse corrupt`` for the full UCF101-P preset (18 corruptions x 5 severities).
+
+Measures, on the same synthetic videos in the same run:
+  copy      decode each video once and write 90 lossless copies (the I/O floor, no corruption)
+  job w=0   vidsparse corrupt ... --workers 0
+  job w=N   vidsparse corrupt ... --workers N
+and prints videos/s, outputs/s and each job's time relative to the copy baseline.
+
+    python scripts/bench_corrupt_job.py --videos 4 --frames 32 --size 112 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+
+def make_videos(root: Path, videos: int, frames: int, size: int) -> Path:
+    from vidsparse.config import SyntheticConfig
+    from vidsparse.data.synthetic import ensure_synthetic
+
+    per_class = max(1, videos // 2)
+    cfg = SyntheticConfig(classes=2, train_per_class=per_class - 1 if per_class > 1 else 1,
+                          test_per_class=1, frames=frames, size=size, fps=25, seed=0)
+    return ensure_synthetic(root, cfg)
+
+
+def copy_baseline(root: Path, out: Path, outputs_per_video: int) -> float:
+    from vidsparse.corrupt import find_videos, video_encoding
+    from vidsparse.data.video_io import read_video, write_video
+
+    start = time.perf_counter()
+    for path in find_videos(root):
+        frames, fps = read_video(path)
+        codec, options, pix_fmt = video_encoding(path.suffix, 0)
+        for k in range(outputs_per_video):
+            write_video(out / str(k) / path.name, frames, fps, codec=codec, options=options, pix_fmt=pix_fmt)
+    return time.perf_counter() - start
+
+
+def run_job(root: Path, out: Path, workers: int) -> tuple[float, list[str]]:
+    from vidsparse.cli import main
+
+    args = ["corrupt", "--dataset", "synthetic", "--data-root", str(root), "--out", str(out),
+            "--corruptions", "ucf101-p", "--severities", "1-5", "--workers", str(workers)]
+    start = time.perf_counter()
+    code = main(args)
+    elapsed = time.perf_counter() - start
+    if code != 0:
+        raise SystemExit(f"vidsparse corrupt failed with exit code {code}")
+    return elapsed, args
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--size", type=int, default=112)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    import corruptions
+
+    outputs = len(corruptions.names("ucf101-p")) * 5
+    work = Path(tempfile.mkdtemp(prefix="bench-corrupt-"))
+    try:
+        root = make_videos(work / "synthetic", args.videos, args.frames, args.size)
+        from vidsparse.corrupt import find_videos
+
+        count = len(find_videos(root))
+        print(f"{count} synthetic videos, {args.frames} frames {args.size}x{args.size}, "
+              f"{outputs} outputs each (ucf101-p x 5 severities)")
+        baseline = copy_baseline(root, work / "copy", outputs)
+        rows = [("copy (decode + 90 lossless writes)", baseline, None)]
+        for workers in sorted({0, args.workers}):
+            elapsed, cli = run_job(root, work / f"out-w{workers}", workers)
+            rows.append((f"job --workers {workers}", elapsed, cli))
+        print(f"\n| run | seconds | videos/s | outputs/s | x copy time |\n|---|---|---|---|---|")
+        for name, seconds, _ in rows:
+            print(f"| {name} | {seconds:.2f} | {count / seconds:.3f} | {count * outputs / seconds:.1f} | "
+                  f"{seconds / baseline:.1f} |")
+        print("\ncommand: vidsparse " + " ".join(rows[-1][2]).replace(str(work), "$WORK"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
