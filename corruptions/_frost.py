@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,16 +52,22 @@ def _procedural_texture(seed: int, height: int = 480, width: int = 720) -> torch
     return (ice[None] * tint * 255).round().to(torch.uint8)
 
 
+def _read_photo(path: Path) -> torch.Tensor:
+    """uint8 [3, H, W] through PyAV's image decoders (torchvision's libpng clashes with the
+    zlib that decord bundles once decord is loaded in the same process)."""
+    import av
+
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    return torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1).contiguous()
+
+
 @lru_cache(maxsize=1)
 def _textures() -> tuple[tuple[torch.Tensor, ...], str]:
     folder = _photo_folder()
     if folder is None:
         return tuple(_procedural_texture(seed) for seed in range(len(PHOTOS))), "procedural"
-    with warnings.catch_warnings():  # torchvision 0.29 announces a move of its codecs to TorchCodec
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from torchvision.io import ImageReadMode, decode_image, read_file
-
-        photos = tuple(decode_image(read_file(str(folder / name)), mode=ImageReadMode.RGB) for name in PHOTOS)
+    photos = tuple(_read_photo(folder / name) for name in PHOTOS)
     return photos, "imagecorruptions:" + ",".join(PHOTOS)
 
 

@@ -1,9 +1,8 @@
 """Public API: apply a named corruption at a severity to a uint8 video or image tensor.
 
 Layout: uint8 ``[T, C, H, W]`` (an image is T = 1) or ``[C, H, W]``, C = 3 (RGB); the
-result has the same layout and dtype. Temporal corruptions change T only where their
-definition says so (the ``reference`` variants of sampling/reverse_sampling/freeze,
-Mini Kinetics-C's temporal motion blur, frame_rate).
+result has the same layout and dtype. T changes only where a definition says so:
+frame_rate, and the ``reference`` variants of sampling, reverse_sampling and freeze.
 
 Seeding: every call draws from one torch.Generator on the video's device, seeded from
 sha256(seed, video_id, corruption, severity), so the same inputs give the same output
@@ -88,7 +87,9 @@ def _check_video(video: Any) -> torch.Tensor:
     if not isinstance(video, torch.Tensor):
         raise CorruptionError(f"expected a torch.Tensor, got {type(video).__name__}; use torch.from_numpy(...)")
     if video.dtype != torch.uint8:
-        raise CorruptionError(f"expected a uint8 tensor (0..255), got {video.dtype}; convert with (x * 255).round().to(torch.uint8)")
+        raise CorruptionError(
+            f"expected a uint8 tensor (0..255), got {video.dtype}; convert with (x * 255).round().to(torch.uint8)"
+        )
     if video.ndim not in (3, 4):
         raise CorruptionError(f"expected [T, C, H, W] or [C, H, W], got shape {tuple(video.shape)}")
     clip = video if video.ndim == 4 else video.unsqueeze(0)

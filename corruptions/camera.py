@@ -82,7 +82,9 @@ def translate(x: torch.Tensor, max_shift: int, generator: torch.Generator, *, co
     return _warp(x, _shift_theta(offsets.to(x.device).float(), height, width, CROP_FRACTION))
 
 
-def translate_reference(x: torch.Tensor, bound: int, generator: torch.Generator, *, coherent: bool = False) -> torch.Tensor:
+def translate_reference(
+    x: torch.Tensor, bound: int, generator: torch.Generator, *, coherent: bool = False
+) -> torch.Tensor:
     """(S) on-the-fly code: one offset per clip, each axis uniform in [0, bound) px.
 
     The frame content moves up/left by the offset and the uncovered border is black (the
@@ -106,7 +108,9 @@ def rotate(x: torch.Tensor, max_degrees: int, generator: torch.Generator, *, coh
     return _warp(x, _rotation_theta(angles.to(x.device).float(), height, width))
 
 
-def static_rotate(x: torch.Tensor, degrees: float, generator: torch.Generator, *, coherent: bool = False) -> torch.Tensor:
+def static_rotate(
+    x: torch.Tensor, degrees: float, generator: torch.Generator, *, coherent: bool = False
+) -> torch.Tensor:
     """A tilted camera: the whole clip turned counter-clockwise by a fixed angle."""
     _, _, height, width = x.shape
     angles = torch.full((x.shape[0],), float(degrees), device=x.device)

@@ -210,7 +210,7 @@ def _mpeg(codec: str) -> Callable[..., torch.Tensor]:
     return corrupt
 
 
-def _average_bitrate(make: Callable[[int | None], Encoding]) -> Callable[..., torch.Tensor]:
+def _average_bitrate(make: Callable[[], Encoding]) -> Callable[..., torch.Tensor]:
     """(Y)'s ABR: bit rate = source bit rate / d, maxrate = bufsize = that rate.
 
     The reference divides the bit rate of the downloaded source file. In memory there is no
@@ -222,14 +222,14 @@ def _average_bitrate(make: Callable[[int | None], Encoding]) -> Callable[..., to
         frames = _to_frames(x)
         source_bits = 8 * sum(p.size for p in encode(frames, carrier(fps), fps))
         rate = max(1_000, int(source_bits * fps / len(frames) / divisor))
-        enc = dataclasses.replace(make(None), bit_rate=rate)
+        enc = dataclasses.replace(make(), bit_rate=rate)
         return _from_frames(roundtrip(frames, enc, fps), x)
 
     return corrupt
 
 
 def frame_rate(x, target_fps: float, generator, *, coherent=False, fps: float = DEFAULT_FPS) -> torch.Tensor:
-    """Convert to ``target_fps`` (nearest earlier-or-equal source frame) and code with libx265.
+    """Convert to ``target_fps`` (nearest source frame per output time) and code with libx265.
 
     Returns round(T * target / fps) frames; a clip already at or below the target only gets
     re-encoded. (Y)'s command asked FFmpeg for this with an option that current FFmpeg
@@ -365,10 +365,10 @@ def packet_loss(x, percent: float, generator, *, coherent=False, fps: float = DE
 FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "mpeg2": _mpeg("mpeg2video"),
     "mpeg4": _mpeg("mpeg4"),
-    "h264_crf": _compressor(lambda crf: x264(crf)),
-    "h265_crf": _compressor(lambda crf: x265(crf)),
-    "h264_abr": _average_bitrate(lambda crf: x264(crf)),
-    "h265_abr": _average_bitrate(lambda crf: x265(crf)),
+    "h264_crf": _compressor(x264),
+    "h265_crf": _compressor(x265),
+    "h264_abr": _average_bitrate(x264),
+    "h265_abr": _average_bitrate(x265),
     "bit_error": bit_error,
     "packet_loss": packet_loss,
     "frame_rate": frame_rate,

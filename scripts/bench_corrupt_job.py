@@ -4,9 +4,11 @@ Measures, on the same synthetic videos in the same run:
   copy      decode each video once and write 90 lossless copies (the I/O floor, no corruption)
   job w=0   vidsparse corrupt ... --workers 0
   job w=N   vidsparse corrupt ... --workers N
-and prints videos/s, outputs/s and each job's time relative to the copy baseline.
+and prints videos/s, outputs/s and each job's time relative to the copy baseline; then the
+in-memory cost of each UCF101-P corruption on one video (mean of severities 1-5, median of 3
+repeats, one thread) to show where the time goes.
 
-    python scripts/bench_corrupt_job.py --videos 4 --frames 32 --size 112 --workers 2
+    python scripts/bench_corrupt_job.py --videos 8 --frames 32 --size 112 --workers 2
 """
 
 from __future__ import annotations
@@ -54,6 +56,31 @@ def run_job(root: Path, out: Path, workers: int) -> tuple[float, list[str]]:
     return elapsed, args
 
 
+def per_corruption(root: Path) -> list[tuple[str, float]]:
+    import statistics
+
+    import torch
+
+    import corruptions
+    from vidsparse.corrupt import find_videos
+    from vidsparse.data.video_io import read_video
+
+    torch.set_num_threads(1)
+    frames, fps = read_video(find_videos(root)[0])
+    clip = frames.permute(0, 3, 1, 2).contiguous()
+    rows = []
+    for name in corruptions.names("ucf101-p"):
+        corruptions.apply(clip, name, 1, preset="ucf101-p", seed=0, fps=fps)  # warm-up (lazy imports)
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            for severity in range(1, 6):
+                corruptions.apply(clip, name, severity, preset="ucf101-p", seed=0, fps=fps)
+            runs.append((time.perf_counter() - start) / 5)
+        rows.append((name, statistics.median(runs)))
+    return sorted(rows, key=lambda row: -row[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=4)
@@ -83,6 +110,11 @@ def main() -> None:
             print(f"| {name} | {seconds:.2f} | {count / seconds:.3f} | {count * outputs / seconds:.1f} | "
                   f"{seconds / baseline:.1f} |")
         print("\ncommand: vidsparse " + " ".join(rows[-1][2]).replace(str(work), "$WORK"))
+        costs = per_corruption(root)
+        print(f"\n| corruption | ms per video (mean of severities 1-5) |\n|---|---:|")
+        for name, seconds in costs:
+            print(f"| {name} | {seconds * 1000:.1f} |")
+        print(f"| all 90 outputs | {sum(s for _, s in costs) * 5 * 1000:.0f} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -3,7 +3,6 @@ and the preview grid."""
 
 from __future__ import annotations
 
-import av  # noqa: F401  (PyAV before decord: decord loaded first breaks PyAV's VP9 encoder)
 import json
 import pickle
 from pathlib import Path
@@ -13,9 +12,10 @@ import pytest
 import torch
 
 import corruptions
-from vidsparse.cli import main
-from vidsparse.data.splits import ucf101_split
-from vidsparse.data.video_io import read_video, write_video
+
+from vidsparse.cli import main  # noqa: E402
+from vidsparse.data.splits import ucf101_split  # noqa: E402
+from vidsparse.data.video_io import read_video, write_video  # noqa: E402
 
 CLASSES = ("Juggle", "Surf")
 VIDEOS = ("Juggle/v_Juggle_g01_c01.avi", "Juggle/v_Juggle_g02_c01.avi", "Surf/v_Surf_g01_c01.webm")
@@ -76,7 +76,8 @@ def test_output_tree_mirrors_the_dataset(ucf_tree, corrupted):
             written = [p for p in folder.rglob("*") if p.suffix in (".avi", ".webm")]
             assert sorted(p.relative_to(folder).as_posix() for p in written) == sorted(VIDEOS)
             for split in ("classInd.txt", "trainlist01.txt", "testlist01.txt"):
-                assert (folder / "ucfTrainTestlist" / split).read_text() == (ucf_tree / "ucfTrainTestlist" / split).read_text()
+                copied, original = folder / "ucfTrainTestlist" / split, ucf_tree / "ucfTrainTestlist" / split
+                assert copied.read_text() == original.read_text()
             test = ucf101_split(folder, 1, "test")  # the corrupted set loads with the same reader
             assert [p.relative_to(folder).as_posix() for p, _ in test.items] == list(VIDEOS[1:]) and not test.missing
 
@@ -147,18 +148,26 @@ def test_cifar_batch_becomes_cifar_c_arrays(tmp_path):
         pickle.dump({b"data": images, b"labels": [3, 1, 4, 1, 5, 9]}, handle)
     out = tmp_path / "CIFAR-10-C"
     args = ["corrupt", "--dataset", "cifar10", "--data-root", str(tmp_path / "data"), "--out", str(out),
-            "--corruptions", "gaussian_noise,contrast"]
+            "--corruptions", "gaussian_noise,contrast,frost"]
     assert main(args) == 0
     clean = images.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    for name in ("gaussian_noise", "contrast"):
+    for name in ("gaussian_noise", "contrast", "frost"):
         array = np.load(out / f"{name}.npy")
         assert array.dtype == np.uint8 and array.shape == (30, 32, 32, 3)
         damage = [np.abs(array[6 * k : 6 * k + 6].astype(int) - clean).mean() for k in range(5)]
-        assert all(a < b for a, b in zip(damage, damage[1:])), damage  # severities 1..5 stacked in order
+        assert min(damage) > 1
+        if name != "frost":  # frost's (image, frost) weights are not monotone in pixel change
+            assert all(a < b for a, b in zip(damage, damage[1:])), damage  # severities 1..5 stacked in order
     assert np.load(out / "labels.npy").tolist() == [3, 1, 4, 1, 5, 9] * 5
+    # image i at severity s sits at row (s - 1) * N + i, corrupted alone and seeded by its index,
+    # exactly as the on-the-fly evaluation corrupts it
+    expected = corruptions.apply(torch.from_numpy(clean[2]).permute(2, 0, 1), "gaussian_noise", 3, seed=0,
+                                 preset="cifar-c", video_id="2")
+    assert np.array_equal(np.load(out / "gaussian_noise.npy")[2 * 6 + 2], expected.permute(1, 2, 0).numpy())
     row = manifest_rows(out)["contrast.npy"]
     assert row["severity"] == [1, 2, 3, 4, 5] and row["preset"] == "cifar-c" and len(row["parameters"]) == 5
-    assert main(args) == 0 and len(manifest_rows(out)) == 2  # resumed: nothing redone
+    assert manifest_rows(out)["frost.npy"]["frost_source"]
+    assert main(args) == 0 and len(manifest_rows(out)) == 3  # resumed: nothing redone
 
 
 def test_image_folders_become_jpeg_trees(tmp_path):
@@ -166,7 +175,8 @@ def test_image_folders_become_jpeg_trees(tmp_path):
 
     for cls in ("n01", "n02"):
         (tmp_path / "tiny" / "val" / cls).mkdir(parents=True)
-        Image.fromarray(tiny_video(len(cls), 1, 64, 64)[0].numpy()).save(tmp_path / "tiny" / "val" / cls / f"{cls}_0.png")
+        image = Image.fromarray(tiny_video(len(cls), 1, 64, 64)[0].numpy())
+        image.save(tmp_path / "tiny" / "val" / cls / f"{cls}_0.png")
     out = tmp_path / "Tiny-C"
     args = ["corrupt", "--dataset", "tinyimagenet", "--data-root", str(tmp_path / "tiny"), "--out", str(out),
             "--corruptions", "fog", "--severities", "2"]
@@ -182,7 +192,8 @@ def test_preview_writes_a_labelled_grid(ucf_tree, tmp_path):
     from PIL import Image
 
     grid = tmp_path / "grid.png"
-    args = ["corrupt", "--preview", str(ucf_tree / VIDEOS[0]), "--out", str(grid), "--corruptions", "gaussian_noise,jumble,h264_crf"]
+    args = ["corrupt", "--preview", str(ucf_tree / VIDEOS[0]), "--out", str(grid),
+            "--corruptions", "gaussian_noise,jumble,h264_crf"]
     assert main(args) == 0
     with Image.open(grid) as image:
         image.verify()

@@ -188,7 +188,8 @@ def test_seeding_is_reproducible_and_distinct():
     gen = torch.Generator().manual_seed(9)
     by_generator, info = corruptions.apply_with_info(video, "shot_noise", 2, generator=gen)
     assert info.seed is None
-    assert torch.equal(by_generator, corruptions.apply(video, "shot_noise", 2, generator=torch.Generator().manual_seed(9)))
+    again = corruptions.apply(video, "shot_noise", 2, generator=torch.Generator().manual_seed(9))
+    assert torch.equal(by_generator, again)
 
 
 def test_derived_seeds_are_stable_across_processes_and_versions():

@@ -23,6 +23,16 @@ DETERMINISTIC = {"defocus_blur", "zoom_blur", "gaussian_blur", "temporal_motion_
 RANDOM = sorted(set(FUNCTIONS) - DETERMINISTIC)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """These tensors are tiny, so intra-op threads gain nothing; on a shared CPU each parallel op
+    also waits for its second thread to be scheduled (10-100x slower). Restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def photo(name: str, size: int) -> torch.Tensor:
     """A bundled scikit-image photograph, centre-cropped square and resized: [1, 3, size, size]."""
     import skimage.data

@@ -20,7 +20,7 @@ import torch
 
 from corruptions import _filters, digital
 from corruptions.tables_image import CIFAR, IMAGENET
-from test_corruptions_frame import FUNCTIONS, photo
+from test_corruptions_frame import FUNCTIONS, one_torch_thread, photo  # noqa: F401 (an autouse fixture)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import corruptions
-from corruptions import codec, temporal
+from corruptions import codec
 from corruptions.tables_video import TABLES, FreezeCount
 
 SEVERITIES = (1, 2, 3, 4, 5)

@@ -33,10 +33,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-import av  # noqa: F401  (before decord, which video_io loads: decord first breaks PyAV's VP9 encoder)
-
 import corruptions
-from vidsparse.data.video_io import read_video, write_video
 from vidsparse.errors import UserError, did_you_mean
 
 VIDEO_DATASETS = ("ucf101", "hmdb51", "folder", "synthetic")
@@ -48,10 +45,10 @@ DEFAULT_PRESET = {
     "ucf101": "ucf101-p", "hmdb51": "hmdb51-p", "folder": "ucf101-p", "synthetic": "ucf101-p",
     "cifar10": "cifar-c", "cifar100": "cifar-c", "tinyimagenet": "tinyimagenet-c", "imagenet": "imagenet-c",
 }
-METADATA_MAX_BYTES = 5_000_000  # non-video files up to this size are copied (split lists, class maps)
+METADATA_SUFFIXES = (".txt", ".csv", ".tsv", ".json", ".jsonl", ".yaml", ".yml", ".lst", ".list")
+METADATA_MAX_BYTES = 5_000_000  # text files up to this size are copied (split lists, class maps)
 MANIFEST = "manifest.jsonl"
 FAILURES = "failures.jsonl"
-CIFAR_CHUNK = 1000  # images corrupted together (as one T = 1000 "clip", fresh draws per image)
 JPEG_QUALITY = 85  # ImageNet-C / Tiny-ImageNet-C
 
 
@@ -257,7 +254,8 @@ def video_encoding(suffix: str, crf: int) -> tuple[str, dict[str, str], str]:
             return "libvpx-vp9", {"lossless": "1", "deadline": "realtime", "cpu-used": "8", "threads": "1"}, "gbrp"
         return "libx264rgb", {"qp": "0", "preset": "ultrafast", "threads": "1"}, "rgb24"
     if webm:
-        return "libvpx-vp9", {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8", "threads": "1"}, "yuv420p"
+        options = {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8", "threads": "1"}
+        return "libvpx-vp9", options, "yuv420p"
     return "libx264", {"crf": str(crf), "preset": "veryfast", "threads": "1"}, "yuv420p"
 
 
@@ -269,15 +267,20 @@ def find_videos(root: Path, exclude: Path | None = None) -> list[Path]:
 
 
 def metadata_files(root: Path, exclude: Path | None = None) -> list[Path]:
-    """Small non-video files (split lists, class index, dataset markers) to copy along."""
+    """Small text files (split lists, class index, the synthetic set's marker) to copy along.
+
+    Only text suffixes: a data root that also holds extracted frames or archives must not
+    have them copied into every corruption x severity folder.
+    """
     return sorted(
         p for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() not in VIDEO_SUFFIXES and not _inside(p, exclude)
-        and ".tmp" not in p.name and p.stat().st_size <= METADATA_MAX_BYTES
+        if p.suffix.lower() in METADATA_SUFFIXES and p.is_file() and not _hidden(p.parent, root)
+        and not _inside(p, exclude) and ".tmp" not in p.name and p.stat().st_size <= METADATA_MAX_BYTES
     )
 
 
 def _hidden(path: Path, root: Path) -> bool:
+    """Inside (or itself) a dot-folder/dot-file below ``root``."""
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
@@ -297,6 +300,8 @@ def corrupt_video(task: VideoTask) -> list[dict[str, Any]]:
     Runs in worker processes, so it takes and returns plain data and never raises: a video
     that cannot be decoded fails all its outputs, a corruption that fails fails only its own.
     """
+    from vidsparse.data.video_io import read_video, write_video
+
     try:
         frames, fps = read_video(task.source)
     except Exception as err:  # any decoder failure (VideoDecodeError or worse) is this video's, not the job's
@@ -392,6 +397,7 @@ class FolderTask:
     """ImageNet / Tiny-ImageNet: one class folder at one (corruption, severity)."""
 
     source: str  # class folder, relative to the data root
+    label: str  # class name; images are seeded by "<class>/<file name>"
     images: tuple[tuple[Path, str], ...]  # (file, output name)
     name: str
     preset: str | None
@@ -412,7 +418,9 @@ def load_cifar(dataset: str, root: Path) -> tuple[np.ndarray, np.ndarray, str]:
     candidates = [root / folder / name, root / name]
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
-        raise UserError(f"no CIFAR test batch at {candidates[0]} (or {candidates[1]}); extract the python version there")
+        raise UserError(
+            f"no CIFAR test batch at {candidates[0]} (or {candidates[1]}); extract the python version there"
+        )
     with open(path, "rb") as handle:
         batch = pickle.load(handle, encoding="bytes")
     batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
@@ -423,25 +431,25 @@ def load_cifar(dataset: str, root: Path) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def corrupt_array(task: ArrayTask) -> list[dict[str, Any]]:
+    """Each image on its own (T = 1), seeded by its index in the test set: the ids the
+    on-the-fly evaluation uses, so a generated set and on-the-fly corruption agree exactly."""
     output = f"{task.name}.npy"
     try:
-        clip = torch.from_numpy(task.images).permute(0, 3, 1, 2).contiguous()
-        stacked, params, info = [], [], None
-        for severity in task.severities:
-            parts = []
-            for start in range(0, len(clip), CIFAR_CHUNK):
-                chunk = clip[start : start + CIFAR_CHUNK]
+        images = torch.from_numpy(task.images).permute(0, 3, 1, 2)
+        stacked = np.empty((len(task.severities), *task.images.shape), np.uint8)
+        params, info = [], None
+        for k, severity in enumerate(task.severities):
+            for index, image in enumerate(images):
                 corrupted, info = corruptions.apply_with_info(
-                    chunk, task.name, severity, seed=task.seed, preset=task.preset, variant=task.variant,
-                    video_id=f"{task.source}[{start}:{start + len(chunk)}]",
+                    image, task.name, severity, seed=task.seed, preset=task.preset, variant=task.variant,
+                    video_id=str(index),
                 )
-                parts.append(corrupted.permute(0, 2, 3, 1))
-            stacked.append(torch.cat(parts))
+                stacked[k, index] = corrupted.permute(1, 2, 0).numpy()
             params.append(info.params)
         target = task.out / output
-        _atomic_npy(target, torch.cat(stacked).numpy())
+        _atomic_npy(target, stacked.reshape(-1, *task.images.shape[1:]))
         row = _row(task.source, output, info, sha256_file(target))
-        row.update(severity=list(task.severities), parameters=params, frames_in=len(clip), frames_out=len(clip))
+        row.update(severity=list(task.severities), parameters=params, frames_in=len(images), frames_out=len(images))
         return [row]
     except Exception as err:
         return [_failure(task.source, output, err)]
@@ -507,7 +515,7 @@ def corrupt_folder(task: FolderTask) -> list[dict[str, Any]]:
         for path, name in task.images:
             corrupted, info = corruptions.apply_with_info(
                 _load_image(path, task.center_crop), task.name, task.severity, seed=task.seed,
-                preset=task.preset, variant=task.variant, video_id=f"{task.source}/{name}",
+                preset=task.preset, variant=task.variant, video_id=f"{task.label}/{name}",
             )
             Image.fromarray(corrupted.permute(1, 2, 0).numpy()).save(tmp / _jpeg_name(name), quality=JPEG_QUALITY)
         if target.exists():
@@ -526,13 +534,16 @@ def array_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[Ar
     if cfg.limit:
         images, labels = images[: cfg.limit], labels[: cfg.limit]
     summary.inputs = len(images)
-    _atomic_npy(cfg.out / "labels.npy", np.tile(labels, len(cfg.severities)).astype(np.uint8 if labels.max() < 256 else np.int64))
+    label_type = np.uint8 if labels.max() < 256 else np.int64  # CIFAR-10-C stores uint8 labels
+    _atomic_npy(cfg.out / "labels.npy", np.tile(labels, len(cfg.severities)).astype(label_type))
     tasks = []
     for sel in cfg.corruptions:
-        if manifest.is_done(cfg.out, f"{sel.name}.npy") and manifest.rows[f"{sel.name}.npy"].get("severity") == cfg.severities:
+        output = f"{sel.name}.npy"
+        if manifest.is_done(cfg.out, output) and manifest.rows[output].get("severity") == cfg.severities:
             summary.skipped += 1
         else:
-            tasks.append(ArrayTask(source, sel.name, sel.preset, tuple(cfg.severities), images, cfg.out, cfg.variant, cfg.seed))
+            tasks.append(ArrayTask(source, sel.name, sel.preset, tuple(cfg.severities), images, cfg.out,
+                                   cfg.variant, cfg.seed))
     return tasks
 
 
@@ -557,7 +568,7 @@ def folder_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[F
                     continue
                 images = tuple((p, p.name) for p in files)
                 source = (base / name).relative_to(cfg.data_root).as_posix()
-                tasks.append(FolderTask(source, images, sel.name, sel.preset, severity, output, cfg.out,
+                tasks.append(FolderTask(source, name, images, sel.name, sel.preset, severity, output, cfg.out,
                                         cfg.variant, cfg.seed, crop))
     return tasks
 
@@ -590,28 +601,39 @@ def _task_size(task: Any) -> int:
     return len(task.outputs) if isinstance(task, VideoTask) else len(getattr(task, "severities", (1,)))
 
 
+def preload(selection: Iterable[Selected] | None = None) -> None:
+    """Import every corruption family and decode the frost photographs once, before workers
+    fork, so each worker inherits them instead of paying the cost again.
+    ``selection`` None = assume frost is used."""
+    from corruptions.registry import functions
+
+    functions()
+    if selection is None or any(s.name == "frost" for s in selection):
+        from corruptions.weather import frost_source
+
+        frost_source()
+
+
 def run_job(cfg: JobConfig) -> Summary:
     """Make every requested output that is not already done; return what happened."""
     if cfg.dataset not in DATASETS:
         raise did_you_mean(cfg.dataset, DATASETS, "dataset")
     if not cfg.data_root.is_dir():
         raise UserError(f"data root not found: {cfg.data_root}")
+    preload(cfg.corruptions)
     cfg.out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(cfg.out)
     manifest, summary = Manifest(cfg.out), Summary()
     if cfg.dataset in VIDEO_DATASETS:
         tasks, worker = video_tasks(cfg, manifest, summary), corrupt_video
-        copy_metadata(cfg.data_root, (cfg.out / s.name / str(v) for s in cfg.corruptions for v in cfg.severities), cfg.out)
+        cells = (cfg.out / s.name / str(v) for s in cfg.corruptions for v in cfg.severities)
+        copy_metadata(cfg.data_root, cells, cfg.out)
     elif cfg.dataset.startswith("cifar"):
         tasks, worker = array_tasks(cfg, manifest, summary), corrupt_array
     else:
         tasks, worker = folder_tasks(cfg, manifest, summary), corrupt_folder
     failures = []
     from tqdm import tqdm
-
-    from corruptions.registry import functions
-
-    functions()  # import every family module once here, so forked workers inherit them
 
     total = sum(_task_size(t) for t in tasks)
     with tqdm(total=total, desc="corrupt", unit="output", disable=not cfg.progress or None, file=sys.stderr) as bar:

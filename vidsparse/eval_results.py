@@ -162,8 +162,8 @@ def format_results(data: dict, families: dict[str, str]) -> str:
     clean = data.get("clean", {})
     lines = []
     if "top1" in clean:
-        lines.append(format_table(["clean", "views", "top1", "top5", "samples", "skipped"],
-                                  [["", clean.get("views", "-"), _pct(clean["top1"]), _pct(clean["top5"]),
+        lines.append(format_table(["input", "views", "top1", "top5", "samples", "skipped"],
+                                  [["clean", clean.get("views", "-"), _pct(clean["top1"]), _pct(clean["top5"]),
                                     clean["n"], clean.get("skipped", 0)]]))
     corr = data["corruptions"]
     if corr:

@@ -79,7 +79,8 @@ def _resolve_root(dataset: str, data_root: str | None) -> Path:
 
 
 def _run_job(args: argparse.Namespace) -> int:
-    from vidsparse.corrupt import DATASETS, DEFAULT_PRESET, JobConfig, parse_severities, run_job, select_corruptions
+    from vidsparse.corrupt import (DATASETS, DEFAULT_PRESET, JobConfig, parse_severities,
+                                   run_job, select_corruptions)
     from vidsparse.errors import did_you_mean
 
     if not args.dataset:
@@ -88,11 +89,12 @@ def _run_job(args: argparse.Namespace) -> int:
         raise did_you_mean(args.dataset, DATASETS, "dataset")
     if args.workers < 0 or (args.limit is not None and args.limit < 1) or args.crf < 0:
         raise UserError("--workers and --crf must be >= 0 and --limit >= 1")
+    selection = select_corruptions(args.corruptions, args.preset, DEFAULT_PRESET[args.dataset])
     cfg = JobConfig(
         dataset=args.dataset,
         data_root=_resolve_root(args.dataset, args.data_root),
         out=Path(args.out),
-        corruptions=select_corruptions(args.corruptions, args.preset, DEFAULT_PRESET[args.dataset]),
+        corruptions=selection,
         severities=parse_severities(args.severities),
         variant=args.variant,
         seed=args.seed,

@@ -35,6 +35,9 @@ class VideoInfo:
     width: int
 
 
+import av  # noqa: F401,E402  (load PyAV's FFmpeg before decord's bundled libraries: loaded after
+#                              decord, PyAV's libvpx-vp9 encoder fails to open)
+
 try:  # decord has wheels for Linux x86_64 only; everything works without it.
     import decord
 
