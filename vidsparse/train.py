@@ -170,8 +170,11 @@ def check_names(cfg: RunConfig) -> None:
     from vidsparse.sparse.config import validate
     from vidsparse.sparse.density import DISTRIBUTIONS
 
-    get_dataset(cfg.data.dataset)
-    get_model_entry(cfg.model.name)
+    kind = get_dataset(cfg.data.dataset).kind
+    if get_model_entry(cfg.model.name).is_video != (kind == "video"):
+        wanted = "a video" if kind == "video" else "an image"
+        raise UserError(f"model {cfg.model.name!r} cannot train on {kind} dataset {cfg.data.dataset!r}; "
+                        f"pick {wanted} model (see 'vidsparse list models')")
     validate(cfg.sparse, [name for name, _ in list_methods()], list(DISTRIBUTIONS))
     if cfg.optim.name not in OPTIMIZERS:
         raise did_you_mean(cfg.optim.name, list(OPTIMIZERS), "optimizer")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Callable
+
+from torch.utils.data import Dataset
 
 from vidsparse.data.registry import get_dataset
 from vidsparse.data.transforms import ClipTransform
@@ -13,16 +16,20 @@ from vidsparse.errors import UserError
 
 @dataclass
 class DataBundle:
-    train: VideoClipDataset
-    test: VideoClipDataset
+    train: Dataset  # VideoClipDataset or ImageDataset: both yield (tensor, label, index) or None
+    test: Dataset
     classes: list[str]
-    missing: int  # videos named in split files but absent on disk
+    missing: int  # videos (images) named in split files (annotations) but absent on disk
 
 
 def build_datasets(cfg, mean, std, test_views: tuple[int, int] | None = None) -> DataBundle:
     """``cfg`` is a RunConfig; ``test_views`` = (clips, crops) overrides the config's views."""
+    spec = get_dataset(cfg.data.dataset)
+    return BUILDERS[spec.kind](cfg, spec, mean, std, test_views)
+
+
+def _build_video(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> DataBundle:
     data = cfg.data
-    spec = get_dataset(data.dataset)
     train_list, test_list = spec.lists(data)
     for part, videos in (("train", train_list), ("test", test_list)):
         if not videos.items:
@@ -41,6 +48,30 @@ def build_datasets(cfg, mean, std, test_views: tuple[int, int] | None = None) ->
         transform, train=False, backend=data.backend,
     )
     return DataBundle(train, test, train_list.classes, missing)
+
+
+def _build_image(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> DataBundle:
+    """Images at the model's own input size, so training, testing and ``vidsparse eval`` agree."""
+    from vidsparse.data.images import AUGMENTATIONS, ImageDataset, padded_crop
+    from vidsparse.models import get_model_entry
+
+    data = cfg.data
+    train_split, test_split = spec.lists(data)
+    for part, split in (("train", train_split), ("test", test_split)):
+        if not len(split):
+            raise UserError(f"the {part} split of {data.dataset} at {data.root or 'the default root'} is empty")
+    missing = train_split.missing + test_split.missing
+    if missing:
+        print(f"warning: {missing} images named in the annotations are missing on disk (skipped)", file=sys.stderr)
+    size = get_model_entry(cfg.model.name).input.for_size(cfg.model.size).size
+    augmentation = AUGMENTATIONS.get(data.dataset)
+    crop = augmentation.crop if augmentation else padded_crop(0)
+    train = ImageDataset(train_split, size, mean, std, train=True, crop=crop, hflip=data.hflip, seed=cfg.train.seed)
+    test = ImageDataset(test_split, size, mean, std, train=False)
+    return DataBundle(train, test, train_split.classes, missing)
+
+
+BUILDERS: dict[str, Callable[..., DataBundle]] = {"video": _build_video, "image": _build_image}
 
 
 def parse_views(text: str | None) -> tuple[int, int] | None:

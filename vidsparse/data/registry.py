@@ -19,7 +19,8 @@ from vidsparse.errors import UserError, did_you_mean
 class DatasetSpec:
     name: str
     description: str
-    lists: Callable[[Any], tuple[VideoList, VideoList]]  # DataConfig -> (train, test)
+    lists: Callable[[Any], tuple[Any, Any]]  # DataConfig -> (train, test): VideoLists, or image splits
+                                             # (vidsparse.data.images) when kind == "image"
     defaults: dict[str, Any] = field(default_factory=dict)
     kind: str = "video"
 
@@ -123,3 +124,49 @@ register_dataset(DatasetSpec(
     "list", "'path label' lists: <root>/train.txt and <root>/test.txt (labels from 0)",
     _list_lists, defaults=VIDEO_RECIPE,
 ))
+
+
+# ----------------------------------------------------------------------------------------------
+# image datasets (vidsparse.data.images); recipes are per optimizer step on one GPU-sized batch
+
+
+def _register_image_dataset(name: str, description: str, read, defaults: dict[str, Any]) -> None:
+    from vidsparse.data.images import clean_test_loader
+    from vidsparse.image_robustness import register_image_test_set
+
+    register_dataset(DatasetSpec(name, description, read, defaults=defaults, kind="image"))
+    register_image_test_set(name, clean_test_loader(read))
+
+
+def _image_recipe(model: str, epochs: int, batch: int, lr: float, weight_decay: float, hflip: bool,
+                  workers: int = 4, width: int = 0) -> dict[str, Any]:
+    return {
+        "model": {"name": model, "width": width},
+        "data": {"hflip": hflip, "workers": workers, "test_clips": 1, "test_crops": 1},
+        "optim": {"name": "sgd", "lr": lr, "weight_decay": weight_decay, "warmup_epochs": 1},
+        "train": {"epochs": epochs, "batch_size": batch, "eval_batch_size": 2 * batch},
+    }
+
+
+def _register_images() -> None:
+    from vidsparse.data import images
+
+    cifar = "python-pickle batches: {root}/{folder}/ (or the batches folder itself)"
+    _register_image_dataset(
+        "cifar10", "CIFAR-10 " + cifar.format(root="<root>", folder="cifar-10-batches-py"), images.read_cifar,
+        _image_recipe("resnet18_cifar", 160, 128, 0.1, 5e-4, hflip=True))
+    _register_image_dataset(
+        "cifar100", "CIFAR-100 " + cifar.format(root="<root>", folder="cifar-100-python") + ", fine labels",
+        images.read_cifar, _image_recipe("resnet34_cifar", 160, 128, 0.1, 5e-4, hflip=True))
+    _register_image_dataset(
+        "tinyimagenet", "Tiny-ImageNet (wnids.txt, train/<wnid>/images/, val/images + val_annotations.txt)",
+        images.read_tinyimagenet, _image_recipe("resnet18", 100, 128, 0.1, 1e-4, hflip=True))
+    _register_image_dataset(
+        "imagenet", "ImageNet (train/<class>/*.JPEG, val/<class>/*.JPEG)", images.read_imagenet,
+        _image_recipe("resnet50", 90, 256, 0.1, 1e-4, hflip=True, workers=8))
+    _register_image_dataset(
+        "digits", "scikit-learn's 1,797 real 8x8 digits upsampled to 32x32 (bundled; no --data-root)",
+        images.read_digits, _image_recipe("resnet18_cifar", 15, 64, 0.05, 5e-4, hflip=False, workers=0, width=16))
+
+
+_register_images()
