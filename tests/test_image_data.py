@@ -215,3 +215,15 @@ def test_cifar100_cli_trains_resnet34_cifar_with_rigl(tmp_path: Path):
     row = next(csv.DictReader((run / "metrics.csv").open()))
     assert float(row["density"]) == pytest.approx(0.6, abs=0.01) and int(row["skipped"]) == 0
     assert len(torch.load(run / "last.pt", weights_only=False)["classes"]) == 100
+
+
+def test_tinyimagenet_cli_counts_unreadable_images(tiny_root: Path, tmp_path: Path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "tinyimagenet", "--data-root", str(tiny_root), "--model", "resnet18",
+                 "--epochs", "1", "--batch-size", "4", "--workers", "0", "--out", str(run),
+                 "--set", "model.size=tiny"]) == 0
+    assert "1 images named in the annotations are missing" in capsys.readouterr().err
+    row = next(csv.DictReader((run / "metrics.csv").open()))
+    assert int(row["skipped"]) == 1  # the truncated val_2.JPEG
+    assert main(["eval", "--run", str(run)]) == 0
+    assert json.loads((run / "eval.json").read_text())["clean"]["n"] == 2

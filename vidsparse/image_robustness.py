@@ -11,10 +11,10 @@ Image models take [B, C, H, W], which ``predict_views`` passes through unchanged
 -C and on-the-fly corrupted images go through the same engine as videos
 (``robustness.predict_cells``) with a T = 1 "video" per image.
 
-Pending (later issue): image *training* datasets. The clean test set of an image run comes
-from ``IMAGE_TEST_SETS[dataset](cfg)``, which the image-dataset work registers; until then an
-image run can be evaluated on a -C set (``--corrupted-root``) and the library functions below
-work on any arrays or folders.
+The clean test set of an image run comes from ``IMAGE_TEST_SETS[dataset](cfg)``, registered by
+``vidsparse.data.registry`` for cifar10, cifar100, tinyimagenet and digits (not imagenet: its
+validation set is not held in memory, so ImageNet runs are evaluated on an ImageNet-C tree
+with ``--corrupted-root``).
 """
 
 from __future__ import annotations

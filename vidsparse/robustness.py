@@ -41,7 +41,7 @@ CLEAN = "clean"
 
 # The preset a run is evaluated on when --corruptions all names none: by dataset, then by kind.
 NATURAL_PRESETS = {"cifar10": "cifar-c", "cifar100": "cifar-c", "tinyimagenet": "tinyimagenet-c",
-                   "imagenet": "imagenet-c"}
+                   "imagenet": "imagenet-c", "digits": "cifar-c"}
 KIND_PRESETS = {"video": "ucf101-p", "image": "imagenet-c"}
 
 # A generated copy of these datasets is read with another dataset's reader (same layout).

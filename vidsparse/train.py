@@ -244,7 +244,7 @@ def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = pri
         log(sparsifier.format_report())
     metrics = MetricsLog.load(run_dir / "metrics.csv", start_epoch)
     log(f"training {cfg.model.name} ({cfg.sparse.method}) on {cfg.data.dataset}: {len(bundle.train)} train / "
-        f"{len(bundle.test)} test videos, {num_classes} classes, {cfg.train.epochs} epochs on {device}")
+        f"{len(bundle.test)} test samples, {num_classes} classes, {cfg.train.epochs} epochs on {device}")
 
     def checkpoint(epoch: int) -> dict[str, Any]:
         return {

@@ -64,8 +64,7 @@ def _build_image(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> Da
     if missing:
         print(f"warning: {missing} images named in the annotations are missing on disk (skipped)", file=sys.stderr)
     size = get_model_entry(cfg.model.name).input.for_size(cfg.model.size).size
-    augmentation = AUGMENTATIONS.get(data.dataset)
-    crop = augmentation.crop if augmentation else padded_crop(0)
+    crop = AUGMENTATIONS.get(data.dataset, padded_crop(0))
     train = ImageDataset(train_split, size, mean, std, train=True, crop=crop, hflip=data.hflip, seed=cfg.train.seed)
     test = ImageDataset(test_split, size, mean, std, train=False)
     return DataBundle(train, test, train_split.classes, missing)
