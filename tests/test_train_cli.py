@@ -102,3 +102,13 @@ def test_list_commands(capsys):
         assert main(["list", what]) == 0
     out = capsys.readouterr().out
     assert "r3d_small" in out and "rigl" in out and "synthetic" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--dataset", "digits", "--download"], "--download supports cifar10, cifar100"),
+    (["train", "--dataset", "cifar10", "--download"], "--download needs --data-root"),
+])
+def test_download_flag_errors(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err

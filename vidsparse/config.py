@@ -47,6 +47,8 @@ class DataConfig:
     workers: int = 2
     backend: str = "auto"  # auto | decord | pyav
     single_frame: bool = False  # feed one frame repeated clip_len times (temporal-information control)
+    subset: str = ""  # train on a subset: el2n-top:F | el2n-bottom:F | random:F ("" = all samples)
+    scores: str = ""  # el2n.json from 'vidsparse hardness' (needed by el2n-* subsets)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 

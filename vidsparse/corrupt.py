@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import sys
 import traceback
@@ -410,29 +409,26 @@ class FolderTask:
 
 
 def load_cifar(dataset: str, root: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    """(images uint8 [N, 32, 32, 3], labels int64 [N], source path) of the CIFAR test batch."""
-    folder, name, key = {
-        "cifar10": ("cifar-10-batches-py", "test_batch", "labels"),
-        "cifar100": ("cifar-100-python", "test", "fine_labels"),
-    }[dataset]
-    candidates = [root / folder / name, root / name]
+    """(images uint8 [N, 32, 32, 3], labels int64 [N], source path) of the CIFAR test batch,
+    parsed by the training reader so both see the same images in the same order."""
+    from vidsparse.data.images import CIFAR, cifar_batch
+
+    layout = CIFAR[dataset]
+    candidates = [root / layout.folder / layout.test_file, root / layout.test_file]
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
         raise UserError(
             f"no CIFAR test batch at {candidates[0]} (or {candidates[1]}); extract the python version there"
         )
-    with open(path, "rb") as handle:
-        batch = pickle.load(handle, encoding="bytes")
-    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
-    if "data" not in batch or key not in batch:
-        raise UserError(f"{path} is not a CIFAR python batch (needs 'data' and '{key}')")
-    images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(images), np.asarray(batch[key], dtype=np.int64), str(path.relative_to(root))
+    images, labels = cifar_batch(path, layout.label_key)
+    return np.ascontiguousarray(images), labels, str(path.relative_to(root))
 
 
 def corrupt_array(task: ArrayTask) -> list[dict[str, Any]]:
-    """Each image on its own (T = 1), seeded by its index in the test set: the ids the
-    on-the-fly evaluation uses, so a generated set and on-the-fly corruption agree exactly."""
+    """Each image on its own (T = 1), seeded by its index in the test set: the ids and the
+    apply arguments the on-the-fly evaluation uses (``ImageSource``), so a generated set and
+    on-the-fly corruption agree bit for bit. One call per image, since a call draws from one
+    generator: 200 images x 5 severities take 0.08 s (gaussian_noise) to 1.3 s (jpeg)."""
     output = f"{task.name}.npy"
     try:
         images = torch.from_numpy(task.images).permute(0, 3, 1, 2)

@@ -78,6 +78,7 @@ class EvalFile:
 
         With ``corruption_settings=False`` (a clean-only evaluation) corruption results are
         compared on views and checkpoint only, so they survive a later clean re-run.
+        Adversarial results are always compared on views, checkpoint and epoch.
         """
         dropped = 0
         if self.clean and not _matches(self.clean, setting.key(clean=True)):
@@ -91,6 +92,15 @@ class EvalFile:
                     dropped += 1
             if not self.corruptions[name]:
                 del self.corruptions[name]
+        attacks = self.data.get("adversarial", {})
+        for name in list(attacks):  # compared on views, checkpoint and epoch (seed: at reuse)
+            for key in [k for k, e in attacks[name].items() if not _matches(e, setting.key(clean=True))]:
+                del attacks[name][key]
+                dropped += 1
+            if not attacks[name]:
+                del attacks[name]
+        if not attacks:
+            self.data.pop("adversarial", None)
         return dropped
 
     def put(self, cell: Cell, acc: Accuracy, setting: Setting, **extra: Any) -> None:
@@ -189,6 +199,11 @@ def format_results(data: dict, families: dict[str, str]) -> str:
         if s.get("by_family"):
             parts.append("families " + ", ".join(f"{f} {_pct(v)}" for f, v in s["by_family"].items()))
         lines.append("; ".join(parts))
+    attacks = [[name, key, _pct(e.get("clean_top1")), _pct(e["top1"]), _pct(e["top5"]), e["n"]]
+               for name, entries in (data.get("adversarial") or {}).items() for key, e in entries.items()]
+    if attacks:
+        lines.append(format_table(["attack", "setting", "clean top1", "attacked top1", "attacked top5", "samples"],
+                                  attacks))
     fourier = data.get("fourier")
     if fourier:
         for kind in ("low_pass", "high_pass"):

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 
 from vidsparse import metrics
+from vidsparse.attacks import AttackSpec
 from vidsparse.errors import UserError
 from vidsparse.eval_results import EvalFile, Setting, summary
 from vidsparse.robustness import (
@@ -57,6 +58,7 @@ class EvalRequest:
     radii: list[float] | None = None
     batch_size: int | None = None
     workers: int | None = None
+    attack: AttackSpec | None = None  # adversarial accuracy besides the rest; None = no attack
     progress: bool = True
 
 
@@ -171,6 +173,8 @@ def evaluate_video(ctx: Context) -> None:
         _from_generated(ctx, test, todo, setting)
     if req.fourier:
         evaluate_fourier(ctx, ds, setting, cfg.data.crop)
+    if req.attack is not None:
+        evaluate_adversarial(ctx, ds, setting, ds.transform.mean, ds.transform.std)
 
 
 def _manifest_setting(root: Path, setting: Setting) -> Setting:
@@ -241,6 +245,39 @@ def evaluate_fourier(ctx: Context, dataset, setting: Setting, size: int) -> None
     run_name = Path(req.run_dir).name
     plots.radius_curves({run_name: ctx.results.data["fourier"]}, Path(req.run_dir) / "fourier.png",
                         title=f"{run_name}: accuracy under low-/high-pass filtering")
+
+
+def evaluate_adversarial(ctx: Context, dataset, setting: Setting, mean, std) -> None:
+    """Clean vs attacked accuracy into eval.json "adversarial" -> attack -> AttackSpec.key().
+
+    An entry is reused when views, checkpoint, epoch and seed match (entries made with another
+    views/checkpoint/epoch were already dropped by ``ctx.pending``).
+    """
+    from vidsparse.attacks import adversarial_accuracy
+
+    spec = ctx.request.attack
+    key = {**setting.key(clean=True), "seed": spec.seed}
+    stored = ctx.results.data.setdefault("adversarial", {})
+    previous = stored.get(spec.name, {}).get(spec.key(), {})
+    if previous and all(previous.get(k) == v for k, v in key.items()):
+        print(f"reusing the {spec.name} {spec.key()} result from {ctx.results.path}", file=sys.stderr)
+        return
+    result = adversarial_accuracy(ctx.model, dataset, mean, std, spec, ctx.classes, ctx.device, ctx.batch_size,
+                                  ctx.workers, ctx.request.progress)
+    attacked = result.attacked
+    if attacked.n == 0:
+        _warn(f"{spec.name}: no result (every sample was skipped)")
+        return
+    if attacked.skipped:
+        _warn(f"{spec.name}: {attacked.skipped} samples skipped")
+    stored.setdefault(spec.name, {})[spec.key()] = {
+        "top1": attacked.top1, "top5": attacked.top5, "n": attacked.n, "skipped": attacked.skipped,
+        "clean_top1": result.clean.top1, "clean_top5": result.clean.top5, "eps": spec.eps,
+        **({} if spec.name == "fgsm" else {"steps": spec.steps, "step_size": spec.step_size,
+                                            "restarts": spec.restarts}),
+        **key,
+    }
+    ctx.results.write()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Readers for the two published -C formats:
 
 - ``.npy`` stacks (CIFAR-10-C / CIFAR-100-C): ``ROOT/<corruption>.npy`` uint8 [5 * N, H, W, 3],
-  severities 1..5 stacked in order, and ``ROOT/labels.npy`` ([5 * N] or [N]);
+  severities 1..5 stacked in order, and ``ROOT/labels.npy`` ([5 * N] or [N]); a set
+  ``vidsparse corrupt --severities 1,5`` wrote stacks only those, as its manifest records;
 - folders (ImageNet-C / Tiny-ImageNet-C): ``ROOT/<corruption>/<severity>/<class>/<image>``.
 
 Images become model input with an InputSpec-like normalisation (square size, mean, std).
@@ -123,23 +124,46 @@ def c_format(root: Path) -> str:
                     "ImageNet-C style tree (<corruption>/<severity>/<class>/<image>)")
 
 
+def stacked_severities(root: Path, corruption: str) -> list[int]:
+    """Severities stacked in ``<corruption>.npy``, in order: 1..5 (the published sets), or
+    the subset ``vidsparse corrupt --severities`` wrote, as its manifest records."""
+    import json
+
+    manifest = Path(root) / "manifest.jsonl"
+    severities = [1, 2, 3, 4, 5]
+    if manifest.is_file():
+        for line in manifest.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash
+            ours = isinstance(row, dict) and row.get("output") == f"{corruption}.npy"
+            if ours and isinstance(row.get("severity"), list):
+                severities = [int(s) for s in row["severity"]]  # a later row replaces an earlier one
+    return severities
+
+
 def read_npy_cell(root: Path, corruption: str, severity: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Images and labels of one severity from ``<corruption>.npy``; None if the file is absent."""
+    """Images and labels of one severity from ``<corruption>.npy``; None if the file or the
+    severity is absent."""
     root = Path(root)
     path = root / f"{corruption}.npy"
-    if not path.is_file():
+    severities = stacked_severities(root, corruption)
+    if not path.is_file() or severity not in severities:
         return None
     images = np.load(path, mmap_mode="r")
     labels = np.load(root / "labels.npy")
+    k = len(severities)
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise UserError(f"{path}: expected uint8 [5*N, H, W, 3], got {images.dtype} {images.shape}")
-    if images.shape[0] % 5:
-        raise UserError(f"{path}: {images.shape[0]} images is not 5 severities x N")
-    n = images.shape[0] // 5
-    if len(labels) not in (n, 5 * n):
-        raise UserError(f"{root / 'labels.npy'}: {len(labels)} labels for {n} images per severity")
-    part = slice((severity - 1) * n, severity * n)
-    return images[part], (labels[part] if len(labels) == 5 * n else labels).astype(np.int64)
+        raise UserError(f"{path}: expected uint8 [{k}*N, H, W, 3], got {images.dtype} {images.shape}")
+    if images.shape[0] % k:
+        raise UserError(f"{path}: {images.shape[0]} images is not {k} severities x N")
+    n = images.shape[0] // k
+    if len(labels) not in (n, k * n):
+        raise UserError(f"{root / 'labels.npy'}: {len(labels)} labels for {n} images x {k} severities in {path.name}; "
+                        "regenerate the set with one --severities list")
+    part = slice(severities.index(severity) * n, (severities.index(severity) + 1) * n)
+    return images[part], (labels[part] if len(labels) == k * n else labels).astype(np.int64)
 
 
 def folder_cell_items(root: Path, corruption: str, severity: int,
@@ -221,7 +245,7 @@ def register_image_test_set(name: str, loader: Callable[[object], ImageArrays]) 
 
 def evaluate_image_run(ctx) -> None:
     """Clean + corrupted accuracy of an image run (called by vidsparse.eval_run)."""
-    from vidsparse.eval_run import evaluate_fourier, evaluate_on_the_fly
+    from vidsparse.eval_run import evaluate_adversarial, evaluate_fourier, evaluate_on_the_fly
     from vidsparse.evaluate import evaluate
     from vidsparse.models import get_model_entry
 
@@ -260,3 +284,8 @@ def evaluate_image_run(ctx) -> None:
         if clean is None:
             raise UserError("--fourier needs the clean test set, which this image dataset does not provide yet")
         evaluate_fourier(ctx, ImageArrayDataset(clean.images, clean.labels, transform), setting, spec.size)
+    if req.attack is not None:
+        if clean is None:
+            raise UserError("--attack needs the clean test set, which this image dataset does not provide yet")
+        evaluate_adversarial(ctx, ImageArrayDataset(clean.images, clean.labels, transform), setting,
+                             transform.mean, transform.std)

@@ -64,6 +64,7 @@ class RunResult:
     grid: dict[str, dict[str, float]]  # corruption -> severity -> top-1
     fourier: dict | None = None
     train_flops_ratio: float | None = None
+    adversarial: dict[str, float] = field(default_factory=dict)  # "pgd eps=..." -> attacked top-1
 
 
 def training_flops_ratio(metrics_csv: Path) -> float | None:
@@ -91,7 +92,10 @@ def load_run(path: str | Path) -> RunResult:
     key = GroupKey(cfg.data.dataset, cfg.model.name, method, 0.0 if method == "dense" else float(cfg.sparse.sparsity))
     clean = data.get("clean", {}).get("top1")
     fourier = data.get("fourier") if data.get("fourier", {}).get("low_pass") else None
-    return RunResult(path, key, cfg.train.seed, clean, grid, fourier, training_flops_ratio(path / "metrics.csv"))
+    adversarial = {f"{name} {setting}": float(e["top1"])
+                   for name, entries in data.get("adversarial", {}).items() for setting, e in entries.items()}
+    return RunResult(path, key, cfg.train.seed, clean, grid, fourier, training_flops_ratio(path / "metrics.csv"),
+                     adversarial)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -142,6 +146,7 @@ class Group:
     corruptions: dict[str, Stat] = field(default_factory=dict)
     cells: dict[tuple[str, str], Stat] = field(default_factory=dict)
     flops: Stat | None = None
+    adversarial: dict[str, Stat] = field(default_factory=dict)  # attack setting -> attacked top-1
     delta_clean: Delta | None = None
     delta_robust: Delta | None = None
 
@@ -211,6 +216,8 @@ def aggregate(runs: Sequence[RunResult]) -> list[Group]:
             group.families[fam] = Stat.of(m[1].get(fam) for m in means)
         for c in sorted({c for m in means for c in m[2]}):
             group.corruptions[c] = Stat.of(m[2].get(c) for m in means)
+        for attack in sorted({a for r in members for a in r.adversarial}):
+            group.adversarial[attack] = Stat.of(r.adversarial.get(attack) for r in members)
         for c, s in cells:
             group.cells[(c, s)] = Stat.of(r.grid[c][s] for r in members if r.grid)
         groups.append(group)
@@ -246,13 +253,16 @@ def _ratio(stat: Stat | None) -> str:
 
 def summary_rows(groups: Sequence[Group]) -> tuple[list[str], list[list[str]]]:
     families = sorted({f for g in groups for f in g.families})
+    attacks = sorted({a for g in groups for a in g.adversarial})
     headers = ["dataset", "model", "method", "sparsity", "seeds", "clean top-1", "robust top-1",
                "Δ robust vs dense", "Δ clean vs dense", "train FLOPs vs dense"] + [f"{f} top-1" for f in families]
+    headers += [f"adversarial top-1 ({a})" for a in attacks]
     rows = []
     for g in groups:
         rows.append([g.key.dataset, g.key.model, g.key.method, f"{g.key.sparsity:g}", len(g.runs),
                      _pct(g.clean), _pct(g.robust), _delta(g.delta_robust), _delta(g.delta_clean),
-                     _ratio(g.flops)] + [_pct(g.families.get(f)) for f in families])
+                     _ratio(g.flops)] + [_pct(g.families.get(f)) for f in families]
+                    + [_pct(g.adversarial.get(a)) for a in attacks])
     return headers, rows
 
 
@@ -269,6 +279,8 @@ def csv_text(groups: Sequence[Group]) -> str:
               "clean_top1_mean", "clean_top1_std", "robust_top1_mean", "robust_top1_std",
               "delta_robust_top1", "delta_robust_top1_spread", "delta_clean_top1", "delta_clean_top1_spread",
               "train_flops_ratio"] + [f"{f}_{part}" for f in families for part in ("mean", "std")]
+    attacks = sorted({a for g in groups for a in g.adversarial})
+    fields += [f"adversarial_top1_{part} ({a})" for a in attacks for part in ("mean", "std")]
 
     def num(value: float | None) -> str:
         return "" if value is None else f"{value:.6g}"
@@ -284,8 +296,7 @@ def csv_text(groups: Sequence[Group]) -> str:
         for delta in (g.delta_robust, g.delta_clean):
             row += [num(delta and delta.value), num(delta and delta.spread)]
         row.append(num(g.flops and g.flops.mean))
-        for f in families:
-            stat = g.families.get(f)
+        for stat in [g.families.get(f) for f in families] + [g.adversarial.get(a) for a in attacks]:
             row += [num(stat and stat.mean), num(stat and stat.std)]
         writer.writerow(row)
     return out.getvalue()

@@ -1,4 +1,5 @@
-"""``vidsparse data synth|check``: make the synthetic dataset; find undecodable videos."""
+"""``vidsparse data synth|check|download``: make the synthetic dataset; find undecodable videos;
+fetch CIFAR-10/100."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("data", help="create the synthetic dataset or check a dataset", description=__doc__)
+    parser = subparsers.add_parser("data", help="create the synthetic dataset, check a dataset or download CIFAR",
+                                   description=__doc__)
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     synth = actions.add_parser("synth", help="write the synthetic action dataset (UCF101 layout)")
     synth.add_argument("--out", required=True, metavar="PATH")
@@ -18,6 +20,12 @@ def register(subparsers) -> None:
     check.add_argument("--data-root", required=True, metavar="PATH")
     check.add_argument("--backend", default="auto", choices=["auto", "decord", "pyav"])
     check.set_defaults(func=run_check)
+    download = actions.add_parser("download", help="download and extract CIFAR-10 or CIFAR-100 (python version)")
+    download.add_argument("dataset", choices=["cifar10", "cifar100"])
+    download.add_argument("--out", required=True, metavar="PATH", help="data root (pass it as --data-root)")
+    download.add_argument("--url", default=None, metavar="URL",
+                          help="a mirror of the official archive (its md5 is still checked)")
+    download.set_defaults(func=run_download)
 
 
 def run_synth(args: argparse.Namespace) -> int:
@@ -32,6 +40,14 @@ def run_synth(args: argparse.Namespace) -> int:
     root = ensure_synthetic(args.out, cfg, progress=lambda it, desc: tqdm(it, desc=desc))
     videos = sum(1 for _ in root.rglob("*.mp4"))
     print(f"synthetic dataset: {videos} videos, {cfg.classes} classes at {root}")
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from vidsparse.data.images import download_cifar
+
+    folder = download_cifar(args.dataset, args.out, url=args.url)
+    print(f"{args.dataset} ready at {folder}; train with --dataset {args.dataset} --data-root {args.out}")
     return 0
 
 

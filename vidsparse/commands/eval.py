@@ -1,5 +1,6 @@
 """``vidsparse eval``: clean and corrupted accuracy of a trained run, into RUN_DIR/eval.json.
 
+With --attack, accuracy under an FGSM or PGD attack is measured too (eval.json "adversarial").
 Corrupted inputs are made on the fly from each decoded test video (default), or read from a
 set written by 'vidsparse corrupt' (--corrupted-root). Finished results are reused when the
 command is run again with the same settings; an interrupted evaluation resumes.
@@ -8,6 +9,7 @@ command is run again with the same settings; an interrupted evaluation resumes.
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def _radii(text: str) -> list[float]:
@@ -18,6 +20,18 @@ def _radii(text: str) -> list[float]:
     if not values or any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"--radii expects non-negative numbers, got {text!r}")
     return values
+
+
+def _fraction(text: str) -> float:
+    """'8/255', '0.03' or '0' (for --eps and --step-size; ranges are checked by AttackSpec)."""
+    try:
+        num, _, den = text.partition("/")
+        value = float(num) / float(den) if den else float(num)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a number or a fraction such as 8/255, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number such as 8/255, got {text!r}")
+    return value
 
 
 def register(subparsers) -> None:
@@ -35,7 +49,8 @@ def register(subparsers) -> None:
     group.add_argument("--preset", help="corruption preset (default: the run's natural preset)")
     group.add_argument("--variant", choices=["fixed", "reference"], default="fixed",
                        help="corrected definitions (default) or the reference code's exact behaviour")
-    group.add_argument("--seed", type=int, default=0, help="corruption seed (per video, corruption, severity)")
+    group.add_argument("--seed", type=int, default=0,
+                       help="corruption seed (per video, corruption, severity) and PGD random-start seed")
     group.add_argument("--coherent", action="store_true", default=None,
                        help="one random draw per video instead of per frame")
     group.add_argument("--corrupted-root", metavar="PATH",
@@ -44,6 +59,15 @@ def register(subparsers) -> None:
     group = parser.add_argument_group("frequency analysis")
     group.add_argument("--fourier", action="store_true", help="accuracy under low-/high-pass filtering")
     group.add_argument("--radii", type=_radii, metavar="R,R,...", help="filter radii (default: 0,1,2,4,... to the corner)")
+    group = parser.add_argument_group("adversarial attack (L-infinity, in [0, 1] pixel space)")
+    group.add_argument("--attack", metavar="fgsm|pgd", help="also measure accuracy under this attack")
+    group.add_argument("--eps", type=_fraction, default=8 / 255, metavar="EPS",
+                       help="perturbation radius, e.g. 8/255 (default)")
+    group.add_argument("--steps", type=int, default=10, help="PGD steps (default 10)")
+    group.add_argument("--step-size", type=_fraction, default=2 / 255, metavar="ALPHA",
+                       help="PGD step, e.g. 2/255 (default)")
+    group.add_argument("--attack-restarts", type=int, default=1, metavar="N",
+                       help="PGD random starts; per sample the strongest is kept (default 1)")
     parser.add_argument("--batch-size", type=int, help="samples per batch (default: the run's eval batch size)")
     parser.add_argument("--workers", type=int, help="decoding/corrupting worker processes (default: the run's)")
     parser.set_defaults(func=run)
@@ -52,6 +76,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from vidsparse.attacks import AttackSpec
     from vidsparse.data.build import parse_views
     from vidsparse.eval_results import format_results
     from vidsparse.eval_run import EvalRequest, family_map, run_eval
@@ -63,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         corrupted_root=Path(args.corrupted_root) if args.corrupted_root else None,
         baseline=Path(args.baseline) if args.baseline else None, fourier=args.fourier, radii=args.radii,
         batch_size=args.batch_size, workers=args.workers,
+        attack=AttackSpec(args.attack, args.eps, args.steps, args.step_size, args.attack_restarts, args.seed)
+        if args.attack else None,
     )
     results = run_eval(request)
     print(format_results(results.data, family_map(results.corruptions)))

@@ -12,6 +12,8 @@ FLAG_KEYS = {
     "data_root": "data.root",
     "split": "data.split",
     "workers": "data.workers",
+    "subset": "data.subset",
+    "scores": "data.scores",
     "model": "model.name",
     "pretrained": "model.pretrained",
     "method": "sparse.method",
@@ -39,6 +41,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     add("--data-root", metavar="PATH", help="dataset location (synthetic: generated there, default: cache)")
     add("--split", type=int, help="official split 1-3 (UCF101/HMDB51)")
     add("--workers", type=int, help="data loader worker processes")
+    add("--subset", metavar="RULE:F", help="train on a subset: el2n-top:0.5, el2n-bottom:0.5 or random:0.3")
+    add("--scores", metavar="EL2N.json", help="hardness scores from 'vidsparse hardness' (for el2n-* subsets)")
     add("--model", help="model name; see 'vidsparse list models'")
     add("--pretrained", metavar="PATH", help="local checkpoint to start from")
     add("--method", help="dense, static, set, rigl, mest, granet, snip, gmp, omp, lth")
@@ -84,13 +88,29 @@ def register(subparsers) -> None:
     )
     add_config_arguments(parser)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    parser.add_argument("--download", action="store_true",
+                        help="cifar10/cifar100: download the dataset into --data-root first if it is missing")
     parser.set_defaults(func=run)
+
+
+def download_dataset(data) -> None:
+    """``--download``: only the CIFAR archives are public and small enough to fetch here."""
+    from vidsparse.data.images import CIFAR, download_cifar
+    from vidsparse.errors import UserError
+
+    if data.dataset not in CIFAR:
+        raise UserError(f"--download supports {', '.join(sorted(CIFAR))}; get {data.dataset} manually")
+    if not data.root:
+        raise UserError("--download needs --data-root PATH (where to put the dataset)")
+    download_cifar(data.dataset, data.root)
 
 
 def run(args: argparse.Namespace) -> int:
     from vidsparse.train import train
 
     cfg = config_from_args(args)
+    if args.download:
+        download_dataset(cfg.data)
     result = train(cfg, resume=args.resume)
     print(f"best test top-1 {result.best_top1:.4f}; run directory: {result.run_dir}")
     return 0

@@ -24,8 +24,21 @@ class DataBundle:
 
 def build_datasets(cfg, mean, std, test_views: tuple[int, int] | None = None) -> DataBundle:
     """``cfg`` is a RunConfig; ``test_views`` = (clips, crops) overrides the config's views."""
+    from vidsparse.data.subsets import apply_subset
+
     spec = get_dataset(cfg.data.dataset)
-    return BUILDERS[spec.kind](cfg, spec, mean, std, test_views)
+    bundle = BUILDERS[spec.kind](cfg, spec, mean, std, test_views)
+    bundle.train = apply_subset(bundle.train, cfg.data, cfg.train.seed)  # the test set is never subset
+    return bundle
+
+
+def build_scoring_dataset(cfg, mean, std) -> Dataset:
+    """Every training sample (no subset) in the deterministic test view: one centre clip and crop.
+
+    Hardness scores must not depend on augmentation draws, so they use the test transform.
+    """
+    spec = get_dataset(cfg.data.dataset)
+    return SCORING_BUILDERS[spec.kind](cfg, spec, mean, std)
 
 
 def _build_video(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> DataBundle:
@@ -50,10 +63,30 @@ def _build_video(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> Da
     return DataBundle(train, test, train_list.classes, missing)
 
 
+def _scoring_video(cfg, spec, mean, std) -> Dataset:
+    data = cfg.data
+    train_list, _ = spec.lists(data)
+    transform = ClipTransform(data.resize, data.crop, tuple(mean), tuple(std), data.hflip)
+    return VideoClipDataset(train_list.items, ClipSpec(data.clip_len, data.stride, 1, 1, data.single_frame),
+                            transform, train=False, backend=data.backend)
+
+
+def _image_size(cfg) -> int:
+    from vidsparse.models import get_model_entry
+
+    return get_model_entry(cfg.model.name).input.for_size(cfg.model.size).size
+
+
+def _scoring_image(cfg, spec, mean, std) -> Dataset:
+    from vidsparse.data.images import ImageDataset
+
+    train_split, _ = spec.lists(cfg.data)
+    return ImageDataset(train_split, _image_size(cfg), mean, std, train=False)
+
+
 def _build_image(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> DataBundle:
     """Images at the model's own input size, so training, testing and ``vidsparse eval`` agree."""
     from vidsparse.data.images import AUGMENTATIONS, ImageDataset, padded_crop
-    from vidsparse.models import get_model_entry
 
     data = cfg.data
     train_split, test_split = spec.lists(data)
@@ -63,7 +96,7 @@ def _build_image(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> Da
     missing = train_split.missing + test_split.missing
     if missing:
         print(f"warning: {missing} images named in the annotations are missing on disk (skipped)", file=sys.stderr)
-    size = get_model_entry(cfg.model.name).input.for_size(cfg.model.size).size
+    size = _image_size(cfg)
     crop = AUGMENTATIONS.get(data.dataset, padded_crop(0))
     train = ImageDataset(train_split, size, mean, std, train=True, crop=crop, hflip=data.hflip, seed=cfg.train.seed)
     test = ImageDataset(test_split, size, mean, std, train=False)
@@ -71,6 +104,7 @@ def _build_image(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> Da
 
 
 BUILDERS: dict[str, Callable[..., DataBundle]] = {"video": _build_video, "image": _build_image}
+SCORING_BUILDERS: dict[str, Callable[..., Dataset]] = {"video": _scoring_video, "image": _scoring_image}
 
 
 def parse_views(text: str | None) -> tuple[int, int] | None:

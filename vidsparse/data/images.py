@@ -11,9 +11,12 @@ which ``collate_skipping`` drops and counts.
 from __future__ import annotations
 
 import math
+import os
 import pickle
+import shutil
 from dataclasses import dataclass, field
 from functools import lru_cache
+from http.client import HTTPException
 from pathlib import Path
 from typing import Callable
 
@@ -125,12 +128,22 @@ class CifarLayout:
     meta_file: str
     label_key: bytes
     names_key: bytes
+    url: str  # the official archive of the python version
+    md5: str  # its published checksum
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (*self.train_files, self.test_file, self.meta_file)
 
 
 CIFAR = {
     "cifar10": CifarLayout("cifar-10-batches-py", tuple(f"data_batch_{k}" for k in range(1, 6)), "test_batch",
-                           "batches.meta", b"labels", b"label_names"),
-    "cifar100": CifarLayout("cifar-100-python", ("train",), "test", "meta", b"fine_labels", b"fine_label_names"),
+                           "batches.meta", b"labels", b"label_names",
+                           "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                           "c58f30108f718f92721af3b95e74349a"),
+    "cifar100": CifarLayout("cifar-100-python", ("train",), "test", "meta", b"fine_labels", b"fine_label_names",
+                            "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+                            "eb9058c3a382ffc7106e4002c42a8d85"),
 }
 
 
@@ -143,7 +156,7 @@ def _unpickle(path: Path) -> dict:
                         "re-extract the python version") from None
 
 
-def _cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+def cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
     batch = _unpickle(path)
     if b"data" not in batch or label_key not in batch:
         raise UserError(f"{path} lacks 'data' or '{label_key.decode()}'; is it the CIFAR python version?")
@@ -156,7 +169,7 @@ def read_cifar(cfg) -> tuple[ArrayImages, ArrayImages]:
     layout = CIFAR[cfg.dataset]
     root = _root(cfg)
     folder = root / layout.folder if (root / layout.folder).is_dir() else root
-    needed = [*layout.train_files, layout.test_file, layout.meta_file]
+    needed = list(layout.files)
     absent = [name for name in needed if not (folder / name).is_file()]
     if absent:
         raise UserError(f"{cfg.dataset}: {absent[0]} not found in {folder}; expected {layout.folder}/"
@@ -165,13 +178,107 @@ def read_cifar(cfg) -> tuple[ArrayImages, ArrayImages]:
     if layout.names_key not in meta:
         raise UserError(f"{folder / layout.meta_file} lacks '{layout.names_key.decode()}'")
     classes = [n.decode() if isinstance(n, bytes) else str(n) for n in meta[layout.names_key]]
-    parts = [_cifar_batch(folder / name, layout.label_key) for name in layout.train_files]
+    parts = [cifar_batch(folder / name, layout.label_key) for name in layout.train_files]
     train = ArrayImages(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), classes)
-    test = ArrayImages(*_cifar_batch(folder / layout.test_file, layout.label_key), classes)
+    test = ArrayImages(*cifar_batch(folder / layout.test_file, layout.label_key), classes)
     for split in (train, test):
         if len(split.labels) and not 0 <= int(split.labels.min()) <= int(split.labels.max()) < len(classes):
             raise UserError(f"{cfg.dataset}: labels outside 0..{len(classes) - 1} in {folder}")
     return train, test
+
+
+def download_cifar(name: str, root: str | Path, url: str | None = None, md5: str | None = None,
+                   progress: bool = True) -> Path:
+    """Fetch and extract the python version of CIFAR-10/100 into ``root``; return its folder.
+
+    The archive is streamed to a temporary file while its md5 is computed, checked against the
+    published checksum before anything is extracted, unpacked member by member into a
+    temporary folder (only regular files and folders inside the dataset folder: no absolute
+    paths, ``..`` or links), and renamed into place, so ``root`` never holds half a dataset.
+    A folder that already has every batch is kept as it is. ``url``/``md5`` default to the
+    official archive (a mirror keeps the official md5).
+    """
+    if name not in CIFAR:
+        from vidsparse.errors import did_you_mean
+
+        raise did_you_mean(name, list(CIFAR), "downloadable dataset")
+    layout = CIFAR[name]
+    root = Path(root)
+    target = root / layout.folder
+    if all((target / f).is_file() for f in layout.files):
+        return target
+    url, md5 = url or layout.url, (md5 or layout.md5).lower()
+    manual = f"download {layout.url} manually and extract it in {root}"
+    root.mkdir(parents=True, exist_ok=True)
+    archive = root / f".{layout.folder}.tar.gz.tmp-{os.getpid()}"
+    unpacked = root / f".{layout.folder}.tmp-{os.getpid()}"
+    try:
+        try:
+            digest = _fetch(url, archive, f"{name} download", progress)
+        except (OSError, ValueError, HTTPException) as err:  # no network, HTTP errors, timeouts, bad URLs
+            raise UserError(f"cannot download {name} from {url}: {_reason(err)}; {manual}") from None
+        if digest != md5:
+            raise UserError(f"cannot download {name}: {url} has md5 {digest}, expected {md5} (corrupt or "
+                            f"incomplete transfer); {manual}")
+        _extract_members(archive, layout.folder, unpacked, name, manual)
+        if not all((unpacked / layout.folder / f).is_file() for f in layout.files):
+            raise UserError(f"cannot download {name}: the archive lacks some of {', '.join(layout.files)}; {manual}")
+        if target.exists():
+            shutil.rmtree(target)  # an incomplete earlier copy
+        os.replace(unpacked / layout.folder, target)
+    finally:
+        archive.unlink(missing_ok=True)
+        shutil.rmtree(unpacked, ignore_errors=True)
+    return target
+
+
+def _reason(err: BaseException) -> str:
+    """The first line of what went wrong (URLError keeps it in ``reason``)."""
+    text = str(getattr(err, "reason", "") or err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _fetch(url: str, path: Path, desc: str, progress: bool) -> str:
+    """Stream ``url`` to ``path``; return the md5 of what was written."""
+    import hashlib
+    import urllib.request
+
+    from tqdm import tqdm
+
+    digest = hashlib.md5()
+    with urllib.request.urlopen(url, timeout=60) as response, open(path, "wb") as out:
+        size = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=size, desc=desc, unit="B", unit_scale=True, disable=not progress or None) as bar:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+                digest.update(block)
+                bar.update(len(block))
+    return digest.hexdigest()
+
+
+def _extract_members(archive: Path, folder: str, dest: Path, name: str, manual: str) -> None:
+    """Unpack the regular files and folders under ``folder/``; refuse anything else."""
+    import tarfile
+    from pathlib import PurePosixPath
+
+    dest.mkdir(parents=True)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                parts = PurePosixPath(member.name).parts
+                inside = parts and parts[0] == folder and ".." not in parts and not member.name.startswith("/")
+                if not inside or not (member.isfile() or member.isdir()):
+                    raise UserError(f"cannot download {name}: unsafe archive member {member.name!r} "
+                                    f"(outside {folder}/ or a link); {manual}")
+                path = dest.joinpath(*parts)
+                if member.isdir():
+                    path.mkdir(parents=True, exist_ok=True)
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(member) as source, open(path, "wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise UserError(f"cannot download {name}: the archive is not a readable tar.gz ({err}); {manual}") from None
 
 
 def _image_files(folder: Path) -> list[Path]:
