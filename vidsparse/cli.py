@@ -12,7 +12,7 @@ import sys
 
 from vidsparse.errors import UserError
 
-COMMAND_MODULES = ("train", "eval", "corrupt", "report", "list", "data", "hardness")
+COMMAND_MODULES = ("train", "eval", "corrupt", "report", "sweep", "list", "data", "hardness")
 
 
 def build_parser() -> argparse.ArgumentParser:

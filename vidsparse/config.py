@@ -85,6 +85,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision, used on CUDA only
     out: str = ""  # run directory; "" = runs/<dataset>-<model>-<method>-s<sparsity>[-seed<N>]
     eval_every: int = 1
+    deterministic: bool = False  # deterministic kernels: bit-repeatable runs, possibly slower on CUDA
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import random
 import sys
 import time
@@ -49,6 +50,18 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def use_deterministic_kernels() -> None:
+    """Seeds alone do not repeat a GPU run: cuDNN autotuning and atomic-add kernels vary.
+
+    Process-wide (torch has no per-run switch). ``warn_only`` keeps ops without a
+    deterministic implementation usable instead of failing the run.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read by cuBLAS at first use
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
 
 
 # -------------------------------------------------------------------------------------------
@@ -181,6 +194,8 @@ def check_names(cfg: RunConfig) -> None:
 
 
 def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = print) -> TrainResult:
+    if cfg.train.deterministic:
+        use_deterministic_kernels()
     device = resolve_device(cfg.train.device)
     check_names(cfg)
     run_dir = cfg.run_dir()

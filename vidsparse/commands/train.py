@@ -28,6 +28,7 @@ FLAG_KEYS = {
     "lr": "optim.lr",
     "optimizer": "optim.name",
     "seed": "train.seed",
+    "deterministic": "train.deterministic",
     "device": "train.device",
     "out": "train.out",
 }
@@ -57,6 +58,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     add("--lr", type=float, help="peak learning rate")
     add("--optimizer", help="sgd or adamw")
     add("--seed", type=int)
+    add("--deterministic", action="store_true", default=None,
+        help="deterministic kernels (cuDNN/cuBLAS): identical reruns, possibly slower on GPU")
     add("--device", help="auto (default), cpu, cuda, cuda:N")
     add("--out", metavar="RUN_DIR", help="run directory (default runs/<dataset>-<model>-<method>-s<S>)")
     add("--set", action="append", metavar="KEY=VALUE", default=[],

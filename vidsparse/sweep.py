@@ -1,0 +1,224 @@
+"""Sweeps: a grid YAML expanded into runs, printed for a scheduler or run here, then one report.
+
+A grid file holds ``base:`` (a recipe), ``set:`` (dotted overrides for every run), ``grid:``
+(dotted key -> list of values; the runs are the cartesian product), ``eval:`` (corruptions,
+severities for ``run_eval``) and ``report:`` (default true). Running a sweep again skips
+finished runs and resumes interrupted ones, so it is safe to restart after a crash.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from vidsparse.config import RunConfig, build_config, load_yaml
+from vidsparse.errors import UserError
+
+SECTIONS = ("base", "set", "grid", "eval", "report")
+EVAL_KEYS = ("corruptions", "severities")
+# Keys already in RunConfig.run_name(); other grid keys are appended to the directory name.
+NAMED_KEYS = ("data.dataset", "model.name", "sparse.method", "sparse.sparsity", "train.seed")
+
+
+@dataclass
+class SweepSpec:
+    base: str | None = None
+    sets: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    eval: dict[str, str] | None = None  # None = clean accuracy only (what the report needs)
+    report: bool = True
+
+
+@dataclass
+class SweepRun:
+    cfg: RunConfig
+    overrides: dict[str, Any]  # set + this run's grid values, as given to 'vidsparse train --set'
+
+    @property
+    def run_dir(self) -> Path:
+        return self.cfg.run_dir()
+
+
+def _mapping(data: Any, what: str, path: Path) -> dict:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise UserError(f"{path}: '{what}:' must be a mapping of dotted keys, e.g. {what}: {{train.epochs: 2}}")
+    return dict(data)
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    data = load_yaml(path)
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise UserError(f"{path}: unknown section {unknown[0]!r}; valid sections: {', '.join(SECTIONS)}")
+    grid = _mapping(data.get("grid"), "grid", path)
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise UserError(f"{path}: grid key {key!r} needs a non-empty list, e.g. {key}: [a, b]")
+    eval_spec = data.get("eval")
+    if eval_spec is not None:
+        eval_spec = _mapping(eval_spec, "eval", path)
+        bad = sorted(set(eval_spec) - set(EVAL_KEYS))
+        if bad:
+            raise UserError(f"{path}: unknown eval key {bad[0]!r}; valid keys: {', '.join(EVAL_KEYS)}")
+        eval_spec = {k: ",".join(map(str, v)) if isinstance(v, list) else str(v)
+                     for k, v in eval_spec.items() if v is not None}
+    base = data.get("base")
+    if base is not None:
+        base_path = Path(str(base))
+        # A relative recipe path is tried as given (from the working directory), then next to the grid file.
+        base = os.path.normpath(base_path if base_path.is_file() or base_path.is_absolute() else path.parent / base_path)
+    return SweepSpec(base=base, sets=_mapping(data.get("set"), "set", path), grid=grid, eval=eval_spec,
+                     report=bool(data.get("report", True)))
+
+
+def _dir_suffix(combo: Mapping[str, Any]) -> str:
+    return "".join(f"-{key.rsplit('.', 1)[-1]}{value}" for key, value in combo.items() if key not in NAMED_KEYS)
+
+
+def expand(spec: SweepSpec, out_root: str | Path, dataset_defaults: Callable | None = None) -> list[SweepRun]:
+    """Every grid combination as a resolved config; all are built first so a bad key fails early."""
+    if dataset_defaults is None:
+        from vidsparse.data.registry import dataset_defaults
+    runs: dict[Path, SweepRun] = {}
+    keys = list(spec.grid)
+    for values in itertools.product(*(spec.grid[k] for k in keys)):
+        combo = dict(zip(keys, values))
+        overrides = {**spec.sets, **combo}
+        cfg = build_config(spec.base, overrides, dataset_defaults=dataset_defaults)
+        if cfg.sparse.method == "dense" and "sparse.sparsity" in overrides:
+            # Dense training has no sparsity: every sparsity value would repeat the same run.
+            del overrides["sparse.sparsity"]
+            combo.pop("sparse.sparsity", None)
+            cfg = build_config(spec.base, overrides, dataset_defaults=dataset_defaults)
+        cfg.train.out = str(Path(out_root) / (cfg.run_name() + _dir_suffix(combo)))
+        runs.setdefault(cfg.run_dir(), SweepRun(cfg, overrides))
+    return list(runs.values())
+
+
+# ----------------------------------------------------------------------------------------------
+# commands for a scheduler
+
+
+def _set_text(key: str, value: Any) -> str:
+    """``key=value`` that ``--set`` reads back (as YAML) to the same value."""
+    if isinstance(value, bool):
+        text = str(value).lower()
+    elif isinstance(value, (list, dict)):
+        text = json.dumps(value)
+    else:
+        text = "" if value is None else str(value)
+    return shlex.quote(f"{key}={text}")
+
+
+def train_command(run: SweepRun, base: str | None) -> str:
+    parts = ["vidsparse", "train"]
+    if base:
+        parts += ["--config", shlex.quote(base)]
+    for key, value in run.overrides.items():
+        parts += ["--set", _set_text(key, value)]
+    return " ".join(parts + ["--out", shlex.quote(str(run.run_dir))])
+
+
+def eval_command(run: SweepRun, eval_spec: Mapping[str, str] | None) -> str:
+    parts = ["vidsparse", "eval", "--run", shlex.quote(str(run.run_dir))]
+    for key, value in (eval_spec or {}).items():
+        parts += [f"--{key}", shlex.quote(value)]
+    return " ".join(parts)
+
+
+def report_command(runs: list[SweepRun], out_root: str | Path) -> str:
+    dirs = " ".join(shlex.quote(str(r.run_dir)) for r in runs)
+    return f"vidsparse report {dirs} --out {shlex.quote(str(Path(out_root) / 'report'))}"
+
+
+def commands(spec: SweepSpec, runs: list[SweepRun], out_root: str | Path) -> list[str]:
+    """Train commands first (independent: one array task each), then evals, then the report."""
+    lines = [train_command(r, spec.base) for r in runs]
+    if spec.eval is not None or spec.report:
+        lines += [eval_command(r, spec.eval) for r in runs]
+    if spec.report:
+        lines.append(report_command(runs, out_root))
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------
+# running here
+
+
+def trained_epochs(run_dir: Path) -> int:
+    """Epochs in last.pt (0 = none). metrics.csv is written just before last.pt, so trust the checkpoint."""
+    import torch
+
+    last = run_dir / "last.pt"
+    if not last.is_file() or not (run_dir / "metrics.csv").is_file():
+        return 0
+    return int(torch.load(last, map_location="cpu", weights_only=False, mmap=True)["epoch"])
+
+
+def eval_complete(run: SweepRun, eval_spec: Mapping[str, str] | None) -> bool:
+    """eval.json holds clean accuracy and every requested corruption x severity cell."""
+    from vidsparse.data.registry import get_dataset
+    from vidsparse.robustness import natural_preset, parse_severities, resolve_corruptions
+
+    path = run.run_dir / "eval.json"
+    if not path.is_file():
+        return False
+    data = json.loads(path.read_text())
+    if "top1" not in data.get("clean", {}):
+        return False
+    spec = eval_spec or {}
+    preset = natural_preset(run.cfg.data.dataset, get_dataset(run.cfg.data.dataset).kind)
+    names, _ = resolve_corruptions(spec.get("corruptions"), preset)
+    severities = parse_severities(spec.get("severities")) if names else []
+    done = data.get("corruptions", {})
+    return all(str(s) in done.get(name, {}) for name in names for s in severities)
+
+
+@dataclass
+class SweepOutcome:
+    trained: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    evaluated: list[Path] = field(default_factory=list)
+    report: Path | None = None
+
+
+def run_sweep(spec: SweepSpec, runs: list[SweepRun], out_root: str | Path,
+              log: Callable[[str], None] = print) -> SweepOutcome:
+    """Train (or resume) and evaluate each run in turn, then write the report over all of them."""
+    from vidsparse.eval_run import EvalRequest, run_eval
+    from vidsparse.train import train
+
+    outcome = SweepOutcome()
+    for i, run in enumerate(runs, 1):
+        run_dir = run.run_dir
+        epochs = trained_epochs(run_dir)
+        if epochs >= run.cfg.train.epochs:
+            outcome.skipped.append(run_dir)
+            log(f"[{i}/{len(runs)}] {run_dir}: trained")
+        else:
+            if epochs == 0 and (run_dir / "metrics.csv").is_file():
+                (run_dir / "metrics.csv").unlink()  # rows of an epoch whose checkpoint was never written
+            log(f"[{i}/{len(runs)}] {run_dir}: " + (f"resuming at epoch {epochs}" if epochs else "training"))
+            train(run.cfg, resume=epochs > 0, log=log)
+            outcome.trained.append(run_dir)
+        wants_eval = spec.eval is not None or spec.report
+        if wants_eval and (run_dir in outcome.trained or not eval_complete(run, spec.eval)):
+            spec_eval = spec.eval or {}
+            run_eval(EvalRequest(run_dir=run_dir, device=run.cfg.train.device,
+                                 corruptions=spec_eval.get("corruptions"), severities=spec_eval.get("severities")))
+            outcome.evaluated.append(run_dir)
+    if spec.report:
+        from vidsparse.report import build_report
+
+        outcome.report = build_report([r.run_dir for r in runs], Path(out_root) / "report").markdown
+    return outcome
