@@ -29,9 +29,8 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm import tqdm
 
-from vidsparse.data.clips import uniform_clips
 from vidsparse.data.transforms import ClipTransform
-from vidsparse.data.video_dataset import ClipSpec, VideoClipDataset
+from vidsparse.data.video_dataset import ClipSpec, VideoClipDataset, test_views
 from vidsparse.data.video_io import read_video
 from vidsparse.errors import UserError, did_you_mean
 from vidsparse.evaluate import Accuracy, AccuracyCounter, evaluate, predict_views
@@ -177,13 +176,7 @@ def clip_views(frames: torch.Tensor, spec: ClipSpec, transform: ClipTransform) -
     The same clip positions and crops as VideoClipDataset's test mode, taken from frames
     already in memory.
     """
-    thwc = frames.permute(0, 2, 3, 1)
-    views = []
-    for clip in uniform_clips(thwc.shape[0], spec.clip_len, spec.stride, spec.num_clips):
-        if spec.single_frame:
-            clip = [clip[len(clip) // 2]] * len(clip)
-        views.append(transform.test(thwc[clip], spec.num_crops))
-    return torch.cat(views)
+    return test_views(frames.permute(0, 2, 3, 1), spec.test_clips(frames.shape[0]), spec, transform)
 
 
 @dataclass

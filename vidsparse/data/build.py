@@ -41,17 +41,27 @@ def build_scoring_dataset(cfg, mean, std) -> Dataset:
     return SCORING_BUILDERS[spec.kind](cfg, spec, mean, std)
 
 
+def _check_splits(data, train, test, missing: int, what: str) -> int:
+    """Refuse an empty split; warn about (and return the count of) samples absent on disk."""
+    for part, split in (("train", train), ("test", test)):
+        if not len(split):
+            raise UserError(f"the {part} split of {data.dataset} at {data.root or 'the default root'} is empty")
+    if missing:
+        print(f"warning: {missing} {what} are missing on disk (skipped)", file=sys.stderr)
+    return missing
+
+
+def _clip_transform(data, mean, std) -> ClipTransform:
+    return ClipTransform(data.resize, data.crop, tuple(mean), tuple(std), data.hflip)
+
+
 def _build_video(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> DataBundle:
     data = cfg.data
     train_list, test_list = spec.lists(data)
-    for part, videos in (("train", train_list), ("test", test_list)):
-        if not videos.items:
-            raise UserError(f"the {part} split of {data.dataset} at {data.root or 'the default root'} is empty")
-    missing = len(train_list.missing) + len(test_list.missing)
-    if missing:
-        print(f"warning: {missing} videos listed in the split files are missing on disk (skipped)", file=sys.stderr)
+    missing = _check_splits(data, train_list, test_list, len(train_list.missing) + len(test_list.missing),
+                            "videos listed in the split files")
     clips, crops = test_views or (data.test_clips, data.test_crops)
-    transform = ClipTransform(data.resize, data.crop, tuple(mean), tuple(std), data.hflip)
+    transform = _clip_transform(data, mean, std)
     train = VideoClipDataset(
         train_list.items, ClipSpec(data.clip_len, data.stride, single_frame=data.single_frame),
         transform, train=True, backend=data.backend, seed=cfg.train.seed,
@@ -66,7 +76,7 @@ def _build_video(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> Da
 def _scoring_video(cfg, spec, mean, std) -> Dataset:
     data = cfg.data
     train_list, _ = spec.lists(data)
-    transform = ClipTransform(data.resize, data.crop, tuple(mean), tuple(std), data.hflip)
+    transform = _clip_transform(data, mean, std)
     return VideoClipDataset(train_list.items, ClipSpec(data.clip_len, data.stride, 1, 1, data.single_frame),
                             transform, train=False, backend=data.backend)
 
@@ -90,12 +100,8 @@ def _build_image(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> Da
 
     data = cfg.data
     train_split, test_split = spec.lists(data)
-    for part, split in (("train", train_split), ("test", test_split)):
-        if not len(split):
-            raise UserError(f"the {part} split of {data.dataset} at {data.root or 'the default root'} is empty")
-    missing = train_split.missing + test_split.missing
-    if missing:
-        print(f"warning: {missing} images named in the annotations are missing on disk (skipped)", file=sys.stderr)
+    missing = _check_splits(data, train_split, test_split, train_split.missing + test_split.missing,
+                            "images named in the annotations")
     size = _image_size(cfg)
     crop = AUGMENTATIONS.get(data.dataset, padded_crop(0))
     train = ImageDataset(train_split, size, mean, std, train=True, crop=crop, hflip=data.hflip, seed=cfg.train.seed)

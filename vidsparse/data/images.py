@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from vidsparse.data.video_dataset import sample_generator
 from vidsparse.errors import UserError
 from vidsparse.image_robustness import IMAGE_EXTENSIONS, ImageArrays, ImageTransform
 
@@ -460,7 +461,7 @@ class ImageDataset(Dataset):
         return [self.source.label(i) for i in range(len(self.source))]
 
     def _augment(self, image: torch.Tensor, index: int) -> torch.Tensor:
-        gen = torch.Generator().manual_seed((self.epoch_seed * 1_000_003 + index) % (2**63))
+        gen = sample_generator(self.epoch_seed, index)
         x = self.crop(image.float().div(255), self.size, gen)
         if self.hflip and bool(torch.rand((), generator=gen) < 0.5):
             x = x.flip(-1)

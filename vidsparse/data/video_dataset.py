@@ -26,6 +26,19 @@ class ClipSpec:
     num_crops: int = 1  # test-time crops per clip
     single_frame: bool = False  # repeat one frame: the temporal-information control
 
+    def frames_for(self, indices: list[int]) -> list[int]:
+        """A clip's frame indices; the single-frame control repeats its middle frame."""
+        return [indices[len(indices) // 2]] * len(indices) if self.single_frame else indices
+
+    def test_clips(self, num_frames: int) -> list[list[int]]:
+        """The evenly spaced test clips of a video with ``num_frames`` frames."""
+        return [self.frames_for(c) for c in uniform_clips(num_frames, self.clip_len, self.stride, self.num_clips)]
+
+
+def test_views(frames: torch.Tensor, clips: list[list[int]], spec: ClipSpec, transform: ClipTransform) -> torch.Tensor:
+    """uint8 frames [T, H, W, C] and the test clips' indices into them -> [clips * crops, C, T', H', W']."""
+    return torch.cat([transform.test(frames[clip], spec.num_crops) for clip in clips])
+
 
 class VideoClipDataset(Dataset):
     def __init__(
@@ -55,33 +68,29 @@ class VideoClipDataset(Dataset):
     def labels(self) -> list[int]:
         return [label for _, label in self.items]
 
-    def _single(self, indices: list[int]) -> list[int]:
-        return [indices[len(indices) // 2]] * len(indices) if self.spec.single_frame else indices
-
     def __getitem__(self, index: int):
         path, label = self.items[index]
         spec = self.spec
         try:
             if self.train:
-                gen = torch.Generator().manual_seed((self.epoch_seed * 1_000_003 + index) % (2**63))
+                gen = sample_generator(self.epoch_seed, index)
                 frames, _ = read_clip(
-                    path, lambda n: self._single(random_clip(n, spec.clip_len, spec.stride, gen)), self.backend
+                    path, lambda n: spec.frames_for(random_clip(n, spec.clip_len, spec.stride, gen)), self.backend
                 )
                 return self.transform.train(frames, gen), label, index
-            clips = []
-
-            def select(n: int) -> list[int]:
-                clips.extend(self._single(c) for c in uniform_clips(n, spec.clip_len, spec.stride, spec.num_clips))
-                return [i for c in clips for i in c]
-
-            frames, _ = read_clip(path, select, self.backend)
-            views = [
-                self.transform.test(frames[k * spec.clip_len : (k + 1) * spec.clip_len], spec.num_crops)
-                for k in range(spec.num_clips)
-            ]
-            return torch.cat(views), label, index
+            # Only the test clips' frames are read, concatenated clip after clip.
+            frames, _ = read_clip(path, lambda n: [i for clip in spec.test_clips(n) for i in clip], self.backend)
+            length = spec.clip_len
+            read_order = [list(range(k * length, (k + 1) * length)) for k in range(spec.num_clips)]
+            return test_views(frames, read_order, spec, self.transform), label, index
         except VideoDecodeError:
             return None
+
+
+def sample_generator(epoch_seed: int, index: int) -> torch.Generator:
+    """The generator for one sample's augmentation: a function of (epoch seed, index) only, so a
+    run is identical with any number of loader workers and after a resume."""
+    return torch.Generator().manual_seed((epoch_seed * 1_000_003 + index) % (2**63))
 
 
 def collate_skipping(batch: list):
