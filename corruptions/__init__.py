@@ -22,6 +22,7 @@ from corruptions.api import (
     names,
     presets,
 )
+from corruptions.cache import cached
 from corruptions.errors import CorruptionError
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "CorruptionInfo",
     "apply",
     "apply_with_info",
+    "cached",
     "derive_seed",
     "describe",
     "families",

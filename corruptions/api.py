@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from corruptions import cache as _cache
 from corruptions import presets as _presets
 from corruptions import registry
 from corruptions.errors import CorruptionError
@@ -219,10 +220,19 @@ def apply(
     seed / video_id / generator: see the module docstring.
     fps: the source frame rate (codec corruptions; frame_rate needs it), default 30.
     """
-    return apply_with_info(
-        video, name, severity, seed=seed, generator=generator, preset=preset, variant=variant,
-        coherent=coherent, video_id=video_id, fps=fps,
-    )[0]
+    arguments = dict(name=name, severity=severity, seed=seed, generator=generator, preset=preset, variant=variant,
+                     coherent=coherent, video_id=video_id, fps=fps)
+    cache = _cache.active_cache()
+    key = _cache.cache_key(video, arguments) if cache is not None and isinstance(video, torch.Tensor) else None
+    if key is not None:
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+    arguments.pop("name"), arguments.pop("severity")
+    result = apply_with_info(video, name, severity, **arguments)[0]
+    if key is not None:
+        cache.put(key, result)
+    return result
 
 
 def presets(include_extra: bool = True) -> list[str]:

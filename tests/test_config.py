@@ -62,6 +62,15 @@ def test_saved_config_round_trips(tmp_path: Path):
     assert "sparse.sparsity" in valid_keys(RunConfig())
 
 
-def test_shipped_recipes_load():
-    for recipe in sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml")):
+def test_shipped_recipes_and_sweeps_load():
+    from vidsparse.sweep import expand, load_sweep
+
+    configs = Path(__file__).parents[1] / "configs"
+    recipes = sorted([*configs.glob("*.yaml"), *configs.glob("study/*.yaml")])
+    assert len(recipes) >= 13
+    for recipe in recipes:
         build_config(recipe, {}, [], dataset_defaults=dataset_defaults)
+    for grid in sorted(configs.glob("sweeps/*.yaml")):
+        runs = expand(load_sweep(grid), "runs/x")
+        if grid.name.startswith("study-"):  # dense once per seed + 4 methods x 3 sparsities x 3 seeds
+            assert len(runs) == 39, grid.name

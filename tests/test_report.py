@@ -103,7 +103,8 @@ def test_report_numbers_match_eval_json(runs, tmp_path: Path):
     assert f"{100 * delta.value:+.2f} ± {100 * delta.spread:.2f}" in rigl_line and "0.525" in rigl_line
     set_line = next(line for line in text.splitlines() if "| set" in line)
     assert "| -" in set_line  # no FLOPs column recorded
-    for name in ("robust_vs_sparsity.png", "corruption_bars.png", "delta_heatmap.png", "fourier.png"):
+    for name in ("robust_vs_sparsity.png", "corruption_bars.png", "delta_heatmap.png", "corruption_delta.png",
+                 "fourier.png"):
         assert f"]({name})" in text
 
 
@@ -113,6 +114,7 @@ def test_plots_are_valid_pngs_of_the_expected_size(runs, tmp_path: Path):
         "robust_vs_sparsity": plots.figure_size("sparsity", 1),
         "corruption_bars": plots.figure_size("bars", 1),
         "delta_heatmap": plots.figure_size("heatmap", 2),  # rigl - dense, set - dense
+        "corruption_delta": plots.figure_size("matrix", 1),  # one setting: corruptions x (rigl, set)
         "fourier": plots.figure_size("radius", 2),
     }
     assert set(out.plots) == set(expected)
@@ -165,5 +167,19 @@ def test_real_runs_end_to_end(synthetic_root: Path, tmp_path: Path):
         assert groups[method].clean.mean == pytest.approx(data["clean"]["top1"])
     ratios = [float(r["train_flops_ratio"]) for r in csv.DictReader((runs["rigl"] / "metrics.csv").open())]
     assert groups["rigl"].flops.mean == pytest.approx(fmean(ratios)) and groups["rigl"].flops.mean < 1
-    assert set(out.plots) == {"robust_vs_sparsity", "corruption_bars", "delta_heatmap", "fourier"}
+    assert set(out.plots) == {"robust_vs_sparsity", "corruption_bars", "delta_heatmap", "corruption_delta", "fourier"}
     assert mpimg.imread(out.plots["delta_heatmap"]).shape[:2] == plots.figure_size("heatmap", 1)[::-1]
+
+
+def test_corruption_delta_matrix_is_method_minus_dense(runs):
+    from vidsparse.report import _settings, aggregate, corruption_delta_panels, load_run
+
+    groups = aggregate([load_run(p) for ps in runs.values() for p in ps])
+    (panel,) = corruption_delta_panels(_settings(groups)).values()
+    by_label = {g.key.label: g for g in groups}
+    dense = next(g for g in groups if g.key.method == "dense")
+    assert panel["columns"] == sorted(panel["columns"]) and "dense" not in panel["columns"]
+    for j, label in enumerate(panel["columns"]):
+        for i, name in enumerate(panel["corruptions"]):
+            expected = by_label[label].corruptions[name].mean - dense.corruptions[name].mean
+            assert panel["values"][i][j] == pytest.approx(expected, abs=1e-12)

@@ -25,9 +25,10 @@ PANEL_INCHES = {  # (width, height) of one panel
     "sparsity": (5.5, 4.0),
     "bars": (12.0, 4.5),
     "heatmap": (4.5, 6.0),
+    "matrix": (6.5, 6.5),  # corruptions x methods
     "radius": (5.5, 4.0),
 }
-MAX_COLUMNS = {"sparsity": 3, "bars": 1, "heatmap": 4, "radius": 2}
+MAX_COLUMNS = {"sparsity": 3, "bars": 1, "heatmap": 4, "matrix": 3, "radius": 2}
 
 Stat = tuple[float, float | None]  # mean, spread (None = a single run)
 
@@ -115,17 +116,20 @@ def corruption_bars(panels: Mapping[str, Mapping], path: str | os.PathLike) -> P
     return _save(fig, path)
 
 
-def delta_heatmaps(panels: Mapping[str, Mapping], path: str | os.PathLike) -> Path:
-    """Corruption x severity heatmaps of (method - dense) top-1 in percentage points.
+def delta_heatmaps(panels: Mapping[str, Mapping], path: str | os.PathLike, *, kind: str = "heatmap",
+                   columns_label: str = "severity",
+                   title: str = "Top-1 difference to dense (percentage points)") -> Path:
+    """Corruption x column heatmaps of (method - dense) top-1 in percentage points.
 
-    ``panels[title] = {"corruptions": [...], "severities": [...], "values": [[delta or None]]}``;
-    one diverging colour scale, centred at 0, is shared by all panels.
+    ``panels[title] = {"corruptions": [...], "columns": [...], "values": [[delta or None]]}``;
+    the columns are severities (one method per panel) or methods (one setting per panel). One
+    diverging colour scale, centred at 0, is shared by all panels so they compare at a glance.
     """
-    fig, axes = _figure("heatmap", len(panels), "Top-1 difference to dense (percentage points)")
+    fig, axes = _figure(kind, len(panels), title)
     limit = max((abs(v) for d in panels.values() for row in d["values"] for v in row if v is not None),
                 default=0.0) * 100 or 1.0
     image = None
-    for ax, (title, data) in zip(axes, panels.items()):
+    for ax, (panel_title, data) in zip(axes, panels.items()):
         values = [[_pct(v) for v in row] for row in data["values"]]
         image = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
         for i, row in enumerate(values):
@@ -133,11 +137,12 @@ def delta_heatmaps(panels: Mapping[str, Mapping], path: str | os.PathLike) -> Pa
                 if not math.isnan(v):
                     ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=6,
                             color="white" if abs(v) > 0.6 * limit else "black")
-        ax.set_xticks(range(len(data["severities"])), data["severities"])
+        rotate = {"rotation": 45, "ha": "right"} if kind == "matrix" else {}
+        ax.set_xticks(range(len(data["columns"])), data["columns"], fontsize="small", **rotate)
         ax.set_yticks(range(len(data["corruptions"])), data["corruptions"], fontsize="small")
-        ax.set_xlabel("severity")
+        ax.set_xlabel(columns_label)
         ax.set_ylabel("corruption")
-        ax.set_title(title, fontsize="medium")
+        ax.set_title(panel_title, fontsize="medium")
     if image is not None:
         fig.colorbar(image, ax=axes, label="top-1 minus dense top-1 (pp); blue = better than dense")
     return _save(fig, path)

@@ -28,6 +28,7 @@ PLOTS = {
     "robust_vs_sparsity": "robust_vs_sparsity.png",
     "corruption_bars": "corruption_bars.png",
     "delta_heatmap": "delta_heatmap.png",
+    "corruption_delta": "corruption_delta.png",
     "fourier": "fourier.png",
 }
 
@@ -317,6 +318,40 @@ def _title(setting: tuple[str, str]) -> str:
     return f"{setting[0]} / {setting[1]}"
 
 
+MAX_HEATMAP_PANELS = 12
+
+
+def _heatmap_groups(groups: Sequence[Group], dense: Group, settings: int) -> list[Group]:
+    """The groups that get a corruption x severity panel: all of them, or only each method's
+    highest sparsity when a big sweep would make the figure unreadable (the per-corruption
+    matrix still shows every group)."""
+    candidates = [g for g in groups if g is not dense and g.cells]
+    if len(candidates) * settings <= MAX_HEATMAP_PANELS:
+        return candidates
+    highest: dict[str, Group] = {}
+    for g in candidates:
+        if g.key.method not in highest or g.key.sparsity > highest[g.key.method].key.sparsity:
+            highest[g.key.method] = g
+    return list(highest.values())
+
+
+def corruption_delta_panels(settings: dict[tuple[str, str], list[Group]]) -> dict[str, dict]:
+    """Per setting: corruptions x (method, sparsity) differences to dense, the study's overview plot."""
+    panels = {}
+    for setting, gs in settings.items():
+        dense = next((g for g in gs if g.key.method == "dense" and g.corruptions), None)
+        others = sorted((g for g in gs if g is not dense and g.corruptions),
+                        key=lambda g: (g.key.method, g.key.sparsity))
+        if dense is None or not others:
+            continue
+        names = sorted(dense.corruptions)
+        panels[_title(setting)] = {
+            "corruptions": names, "columns": [g.key.label for g in others],
+            "values": [[g.corruptions[c].mean - dense.corruptions[c].mean if c in g.corruptions else None
+                        for g in others] for c in names]}
+    return panels
+
+
 def make_plots(groups: Sequence[Group], out: Path) -> dict[str, Path]:
     from vidsparse import plots
 
@@ -351,15 +386,18 @@ def make_plots(groups: Sequence[Group], out: Path) -> dict[str, Path]:
             continue
         names = sorted({c for c, _ in dense.cells})
         severities = sorted({s for _, s in dense.cells}, key=lambda s: int(s) if s.isdigit() else s)
-        for g in gs:
-            if g is dense or not g.cells:
-                continue
+        for g in _heatmap_groups(gs, dense, len(evaluated)):
             values = [[(g.cells[(c, s)].mean - dense.cells[(c, s)].mean)
                        if (c, s) in g.cells and (c, s) in dense.cells else None for s in severities] for c in names]
             heatmaps[f"{_title(setting)}\n{g.key.label} - dense"] = {
-                "corruptions": names, "severities": severities, "values": values}
+                "corruptions": names, "columns": severities, "values": values}
     if heatmaps:
         made["delta_heatmap"] = plots.delta_heatmaps(heatmaps, out / PLOTS["delta_heatmap"])
+    matrices = corruption_delta_panels(evaluated)
+    if matrices:
+        made["corruption_delta"] = plots.delta_heatmaps(
+            matrices, out / PLOTS["corruption_delta"], kind="matrix", columns_label="method, sparsity",
+            title="Top-1 difference to dense per corruption (pp, mean over severities and seeds)")
 
     curves = {}
     for g in groups:
@@ -395,6 +433,7 @@ def markdown(groups: Sequence[Group], plots_made: dict[str, Path], runs: int) ->
         "robust_vs_sparsity": "Robust top-1 vs sparsity per method (dense as a dashed line)",
         "corruption_bars": "Top-1 per corruption, each method vs dense",
         "delta_heatmap": "Corruption x severity difference to dense",
+        "corruption_delta": "Per-corruption difference to dense, every method and sparsity",
         "fourier": "Accuracy under low-/high-pass filtering",
     }
     if plots_made:

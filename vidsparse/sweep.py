@@ -24,6 +24,7 @@ from vidsparse.errors import UserError
 SECTIONS = ("base", "set", "grid", "eval", "report")
 EVAL_KEYS = ("corruptions", "severities")
 # Keys already in RunConfig.run_name(); other grid keys are appended to the directory name.
+CORRUPTION_CACHE_BYTES = int(os.environ.get("VIDSPARSE_CORRUPTION_CACHE_MB", "2048")) << 20
 NAMED_KEYS = ("data.dataset", "model.name", "sparse.method", "sparse.sparsity", "train.seed")
 
 
@@ -195,10 +196,24 @@ class SweepOutcome:
 def run_sweep(spec: SweepSpec, runs: list[SweepRun], out_root: str | Path,
               log: Callable[[str], None] = print) -> SweepOutcome:
     """Train (or resume) and evaluate each run in turn, then write the report over all of them."""
+    import corruptions
+
+    outcome = SweepOutcome()
+    # Every run sees the same seeded corruptions: after the first evaluation they come from memory.
+    with corruptions.cached(max_bytes=CORRUPTION_CACHE_BYTES):
+        _train_and_evaluate(spec, runs, outcome, log)
+    if spec.report:
+        from vidsparse.report import build_report
+
+        outcome.report = build_report([r.run_dir for r in runs], Path(out_root) / "report").markdown
+    return outcome
+
+
+def _train_and_evaluate(spec: SweepSpec, runs: list[SweepRun], outcome: SweepOutcome,
+                        log: Callable[[str], None]) -> None:
     from vidsparse.eval_run import EvalRequest, run_eval
     from vidsparse.train import train
 
-    outcome = SweepOutcome()
     for i, run in enumerate(runs, 1):
         run_dir = run.run_dir
         epochs = trained_epochs(run_dir)
@@ -217,8 +232,3 @@ def run_sweep(spec: SweepSpec, runs: list[SweepRun], out_root: str | Path,
             run_eval(EvalRequest(run_dir=run_dir, device=run.cfg.train.device,
                                  corruptions=spec_eval.get("corruptions"), severities=spec_eval.get("severities")))
             outcome.evaluated.append(run_dir)
-    if spec.report:
-        from vidsparse.report import build_report
-
-        outcome.report = build_report([r.run_dir for r in runs], Path(out_root) / "report").markdown
-    return outcome

@@ -212,6 +212,9 @@ def ensure_synthetic(root: str | os.PathLike | None, cfg, progress: Callable | N
     for (part, split), lines in lists.items():
         (tmp / "ucfTrainTestlist" / f"{part}list{split:02d}.txt").write_text("\n".join(lines) + "\n")
     (tmp / ".synthetic.json").write_text(json.dumps(_identity(cfg)))
+    if marker.is_file() and json.loads(marker.read_text()) == _identity(cfg):
+        shutil.rmtree(tmp)  # another process (e.g. a parallel sweep) finished the same set first: keep theirs
+        return root
     if root.exists():
         shutil.rmtree(root)
     root.parent.mkdir(parents=True, exist_ok=True)

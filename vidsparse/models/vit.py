@@ -73,9 +73,10 @@ class TubeletViT(nn.Module):
     """ViT over [B, C, T, H, W] clips cut into t x p x p tubelets (VideoMAE's fine-tuning model):
     fixed sinusoidal positions, joint space-time attention, mean-pooled tokens."""
 
-    def __init__(self, num_classes: int, cfg: ViTSize, tubelet: int = 2, dropout: float = 0.0) -> None:
+    def __init__(self, num_classes: int, cfg: ViTSize, tubelet: int = 2, dropout: float = 0.0,
+                 stem: nn.Module | None = None) -> None:
         super().__init__()
-        self.patch_embed = PatchEmbed(cfg.dim, (tubelet, cfg.patch, cfg.patch))
+        self.patch_embed = stem or PatchEmbed(cfg.dim, (tubelet, cfg.patch, cfg.patch))
         self.blocks = make_blocks(cfg)
         self.fc_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.head_drop = nn.Dropout(dropout)
@@ -112,3 +113,40 @@ def vit_b_tubelet(num_classes: int, size: str = "", width: int | None = None,
                   dropout: float | None = None) -> nn.Module:
     """ViT-B/16 over 2x16x16 tubelets, joint space-time attention (VideoMAE's ViT-B)."""
     return _tubelet_vit("vit_b_tubelet", ViTSize(768, 12, 12, 16), num_classes, size, width, dropout)
+
+
+
+class ConvStem(nn.Module):
+    """Tokens from two overlapping 3x3x3 convolutions instead of one patchify convolution.
+
+    The token grid matches 2x4x4 tubelets, but local filters give a small transformer the
+    inductive bias it needs to learn motion from a few hundred clips ("early convolutions
+    help transformers see better", Xiao et al. 2021).
+    """
+
+    def __init__(self, dim: int, in_channels: int = 3) -> None:
+        super().__init__()
+        mid = dim // 2
+        self.proj = nn.Sequential(
+            nn.Conv3d(in_channels, mid, 3, stride=(1, 2, 2), padding=1, bias=False), nn.BatchNorm3d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(mid, dim, 3, stride=2, padding=1, bias=False), nn.BatchNorm3d(dim), nn.ReLU(inplace=True),
+            nn.Conv3d(dim, dim, 1),
+        )
+
+    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+        x = self.proj(x)
+        return x.flatten(2).transpose(1, 2), tuple(x.shape[2:])
+
+
+VIT_CONV_SMALL = ViTSize(dim=64, depth=4, heads=4, patch=4, drop_path=0.0)  # patch: the stem's 4x4 stride
+VIT_CONV_SMALL_INPUT = InputSpec(frames=8, size=32, tiny=(4, 32))
+
+
+@register_model("vit_conv_small", "video-transformer", VIT_CONV_SMALL_INPUT)
+def vit_conv_small(num_classes: int, size: str = "", width: int | None = None,
+                   dropout: float | None = None) -> nn.Module:
+    """Small video ViT for CPU training: 3D-convolution stem, 4 joint space-time blocks of 64-d
+    (tiny = 16-d, 1 block)."""
+    cfg = pick_size(size, VIT_CONV_SMALL, TUBELET_TINY_CONFIG).with_width(width, "vit_conv_small")
+    return TubeletViT(num_classes, cfg, dropout=dropout or 0.0, stem=ConvStem(cfg.dim))

@@ -1,0 +1,179 @@
+"""torchrun support: one process per device, and rank 0 speaks for the job.
+
+``torchrun`` sets RANK / WORLD_SIZE / LOCAL_RANK (and the rendezvous address). Without them
+the job is a world of one and every helper here is a no-op, so single-process runs take the
+same code path as before and give the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence, TypeVar
+
+import torch
+import torch.distributed as dist
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.size > 1
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def current_world() -> World:
+    """The process group's view once initialised, else what the launcher's environment says."""
+    if dist.is_available() and dist.is_initialized():
+        return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return World(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")),
+                 int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def joined_world() -> World:
+    """The process group's world once joined, else a world of one.
+
+    Unlike ``current_world`` it ignores the launcher's variables: collectives need a joined
+    group, so code that may run before (or without) ``init_from_env`` asks this.
+    """
+    if dist.is_available() and dist.is_initialized():
+        return current_world()
+    return World()
+
+
+def init_from_env(device: torch.device) -> tuple[World, torch.device]:
+    """Join the process group torchrun prepared; returns this rank's world and device.
+
+    NCCL for CUDA, gloo otherwise. On CUDA every rank takes the GPU of its LOCAL_RANK, which
+    is what one-process-per-GPU launchers expect.
+    """
+    if not launched_by_torchrun():
+        return World(), device
+    world = current_world()
+    if device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return current_world(), device
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def shard_indices(num_items: int, world: World) -> list[int]:
+    """This rank's share of an evaluation set: strided, no padding, so every item counts once."""
+    return list(range(world.rank, num_items, world.size))
+
+
+def gather_objects(obj: T, world: World) -> list[T]:
+    """Every rank's object, in rank order, on every rank ([obj] outside DDP)."""
+    if not world.is_distributed:
+        return [obj]
+    gathered: list[Any] = [None] * world.size
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def broadcast_object(obj: T, world: World, src: int = 0) -> T:
+    """Rank ``src``'s object on every rank (e.g. a decision only rank 0 may take)."""
+    if not world.is_distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def barrier(world: World) -> None:
+    if world.is_distributed:
+        dist.barrier()
+
+
+@contextmanager
+def process_group(device: torch.device) -> Iterator[tuple[World, torch.device]]:
+    """``init_from_env`` for the length of one job.
+
+    On a normal exit every rank meets at a barrier (so no rank tears the group down while
+    another still talks to it) and the group is destroyed if this call created it; after an
+    error it is only destroyed, since waiting for a rank that may have failed would hang.
+    """
+    created = launched_by_torchrun() and not dist.is_initialized()
+    world, device = init_from_env(device)
+    try:
+        yield world, device
+        barrier(world)
+    finally:
+        if created:
+            shutdown()
+
+
+def shard_with_padding(order: list[int], world: World) -> list[int]:
+    """This rank's share of a training order: strided, after repeating the head of ``order``
+    so every rank gets ceil(N / size) items and all ranks take the same number of steps."""
+    if not world.is_distributed or not order:
+        return order
+    total = math.ceil(len(order) / world.size) * world.size
+    padded = (order * math.ceil(total / len(order)))[:total]
+    return padded[world.rank :: world.size]
+
+
+def max_across_ranks(values: Sequence[int], world: World, device: torch.device) -> list[int]:
+    """Element-wise maximum over ranks in one tiny all_reduce: how ranks agree on a flag
+    (stop now, skip this batch) that only some of them raised."""
+    if not world.is_distributed:
+        return list(values)
+    tensor = torch.tensor(list(values), dtype=torch.int64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return [int(v) for v in tensor.tolist()]
+
+
+def sum_across_ranks(values: Sequence[float], world: World, device: torch.device) -> list[float]:
+    """Element-wise sum over ranks (float64); the values unchanged outside DDP."""
+    if not world.is_distributed:
+        return list(values)
+    tensor = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.tolist()
+
+
+def broadcast_buffers(module: torch.nn.Module, world: World, src: int = 0) -> None:
+    """Copy rank ``src``'s buffers (BatchNorm running statistics) to every rank.
+
+    DDP syncs buffers at the start of each forward, so after the last step of an epoch each
+    rank holds statistics of its own batch; evaluation must see the model that rank 0 saves.
+    """
+    if not world.is_distributed:
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer, src=src)
+
+
+def in_turns(world: World, work: Callable[[], T]) -> T:
+    """Run ``work`` on every rank: rank 0 first, then the first rank of each other node, then
+    the rest. Data made on first use (synthetic videos, downloads) is then written once per
+    filesystem, whether the nodes share one or not, and later ranks find it complete."""
+    turn = 0 if world.rank == 0 else 1 if world.local_rank == 0 else 2
+    result: Any = None
+    for current in range(3):
+        if current == turn:
+            result = work()
+        barrier(world)
+    return result
