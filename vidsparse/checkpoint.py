@@ -1,16 +1,21 @@
-"""Checkpoints: atomic writes, RNG state capture, and a clear error for damaged files."""
+"""Checkpoints: atomic writes, RNG state capture, and a clear error for damaged files.
+
+A resumable checkpoint (``last.pt``) keeps its predecessor as ``last.prev.pt``: a file damaged
+after it was written (a full disk, a copy cut short) still leaves one to resume from.
+"""
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from vidsparse.errors import UserError
-from vidsparse.io_utils import atomic_torch_save
+from vidsparse.io_utils import atomic_write
 
 
 def rng_state() -> dict[str, Any]:
@@ -28,8 +33,23 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    return atomic_torch_save(path, state)
+def previous_path(path: str | Path) -> Path:
+    """Where ``save_checkpoint(..., keep_previous=True)`` moves the file it replaces."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any], keep_previous: bool = False) -> Path:
+    """Write atomically; with ``keep_previous`` the old file becomes ``NAME.prev.pt`` only
+    once the new one is complete, so there is always one whole checkpoint on disk."""
+    path = Path(path)
+
+    def write(tmp: Path) -> None:
+        torch.save(state, tmp)
+        if keep_previous and path.is_file():
+            os.replace(path, previous_path(path))
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -41,3 +61,34 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
         return torch.load(path, map_location=device, weights_only=False)
     except Exception as err:
         raise UserError(f"checkpoint {path} is unreadable ({type(err).__name__}); it may be truncated") from None
+
+
+def load_latest_checkpoint(path: str | Path, warn: Callable[[str], None],
+                           device: torch.device | str = "cpu") -> dict[str, Any]:
+    """``path``, or its kept predecessor when ``path`` is missing or unreadable (with one
+    warning); a UserError naming both files when neither loads."""
+    path = Path(path)
+    candidates = [p for p in (path, previous_path(path)) if p.is_file()]
+    if not candidates:
+        raise UserError(f"--resume: no checkpoint {path}; start the run without --resume")
+    problems = [] if path.is_file() else [f"{path.name} is missing"]
+    for candidate in candidates:
+        try:
+            state = load_checkpoint(candidate, device)
+        except UserError:
+            problems.append(f"{candidate.name} is unreadable (truncated?)")
+            continue
+        if problems:
+            warn(f"warning: {'; '.join(problems)}; resuming from {candidate}")
+        return state
+    raise UserError(f"no readable checkpoint in {path.parent}: {', '.join(problems)}; "
+                    "start over with --out NEW_DIR")
+
+
+def remove_partial_writes(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of atomic writes cut short by a hard kill (SIGKILL, power
+    loss); call it only when no other process is writing into ``folder``."""
+    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink()
+    return stale

@@ -86,6 +86,7 @@ class TrainConfig:
     out: str = ""  # run directory; "" = runs/<dataset>-<model>-<method>-s<sparsity>[-seed<N>]
     eval_every: int = 1
     deterministic: bool = False  # deterministic kernels: bit-repeatable runs, possibly slower on CUDA
+    checkpoint_every_steps: int = 0  # also save last.pt every N optimizer steps (0 = at epoch ends only)
 
 
 @dataclass

@@ -12,8 +12,11 @@ ImageNet / Tiny-ImageNet class folders become ``<corruption>/<severity>/<class>/
 JPEGs (quality 85), as the published -C sets.
 
 Every output is written to a temporary name and renamed, and recorded in the manifest with its
-sha256; a re-run skips outputs whose file still matches the manifest and redoes the rest.
-A video or image that fails is logged and counted, never fatal.
+sha256; a re-run skips outputs whose file still matches the manifest and redoes the rest, so a
+job interrupted at any point (Ctrl-C, SIGTERM, even SIGKILL) and run again ends with the same
+files as an uninterrupted one: the manifest is rewritten in the job's own output order, and
+temporary files a killed run left behind are deleted. A video or image that fails is logged
+and counted, never fatal.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import shutil
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -160,12 +164,16 @@ class Manifest:
     def __init__(self, out: Path):
         self.path = out / MANIFEST
         self.rows: dict[str, dict[str, Any]] = {}
+        self.damaged = False  # a line cut short by a kill: appending after it would spoil the next row
         if self.path.is_file():
-            for line in self.path.read_text().splitlines():
+            text = self.path.read_text()
+            self.damaged = bool(text) and not text.endswith("\n")
+            for line in text.splitlines():
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError:
-                    continue  # a line cut short by a crash
+                    self.damaged = True
+                    continue
                 if isinstance(row, dict) and "output" in row and "sha256" in row:
                     self.rows[row["output"]] = row
 
@@ -184,12 +192,19 @@ class Manifest:
         with open(self.path, "a") as handle:
             handle.write(json.dumps(row) + "\n")
 
-    def compact(self) -> None:
-        """Rewrite the manifest with one row per output (later rows replace earlier ones)."""
+    def compact(self, order: Iterable[str] = ()) -> None:
+        """Rewrite the manifest with one row per output (later rows replace earlier ones).
+
+        Rows follow ``order`` (the job's outputs as it enumerates them; others after, as they
+        were), so the file does not depend on interruptions or on which worker finished first.
+        """
         from vidsparse.io_utils import atomic_write_text
 
-        if self.rows:
-            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.rows.values()))
+        position = {output: i for i, output in enumerate(order)}
+        rows = sorted(self.rows.values(), key=lambda row: position.get(row["output"], len(position)))
+        if rows or self.path.exists():
+            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
+        self.damaged = False
 
 
 @dataclass
@@ -198,6 +213,7 @@ class Summary:
     skipped: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
     inputs: int = 0
+    outputs: list[str] = field(default_factory=list)  # every output of the job, in its order
 
     def line(self) -> str:
         return (f"{self.written} outputs written, {self.skipped} already done, "
@@ -205,13 +221,19 @@ class Summary:
 
 
 def remove_stale_temporaries(out: Path) -> int:
-    """Delete temporary files a killed run left behind (they are never valid outputs)."""
+    """Delete temporary files and folders (image classes) a killed run left behind; they are
+    never valid outputs."""
     removed = 0
     if out.is_dir():
-        for path in out.rglob(".*.tmp*"):
-            if path.is_file() and (".tmp-" in path.name or path.name.endswith(".tmp")):
+        stale = [p for p in out.rglob(".*.tmp*") if ".tmp-" in p.name or p.name.endswith(".tmp")]
+        for path in sorted(stale, key=lambda p: len(p.parts)):  # a folder before what it holds
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists():
                 path.unlink()
-                removed += 1
+            else:
+                continue
+            removed += 1
     return removed
 
 
@@ -345,10 +367,22 @@ def copy_metadata(root: Path, out_dirs: Iterable[Path], exclude: Path | None) ->
         for path in files:
             target = folder / path.relative_to(root)
             if not target.is_file() or target.stat().st_size != path.stat().st_size:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{target.name}.tmp")
-                shutil.copyfile(path, tmp)
-                os.replace(tmp, target)
+                _write_atomically(target, lambda tmp, source=path: shutil.copyfile(source, tmp))
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` then rename onto ``path``; the temporary goes on any exit, Ctrl-C included.
+
+    Not io_utils.atomic_write: its temporaries (mkstemp) are private (0600), and a corrupted
+    set is usually shared, so outputs keep the usual umask permissions.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def video_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[VideoTask]:
@@ -364,6 +398,7 @@ def video_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[Vi
         for sel in cfg.corruptions:
             for severity in cfg.severities:
                 output = f"{sel.name}/{severity}/{relative}"
+                summary.outputs.append(output)
                 if manifest.is_done(cfg.out, output):
                     summary.skipped += 1
                 else:
@@ -452,11 +487,11 @@ def corrupt_array(task: ArrayTask) -> list[dict[str, Any]]:
 
 
 def _atomic_npy(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        np.save(handle, array)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle: np.save would append .npy to the temporary name
+            np.save(handle, array)
+
+    _write_atomically(path, write)
 
 
 def image_folders(dataset: str, root: Path) -> tuple[Path, dict[str, list[Path]]]:
@@ -521,8 +556,9 @@ def corrupt_folder(task: FolderTask) -> list[dict[str, Any]]:
         row.update(images=len(task.images))
         return [row]
     except Exception as err:
-        shutil.rmtree(tmp, ignore_errors=True)
         return [_failure(task.source, task.output, err)]
+    finally:  # also on Ctrl-C / SIGTERM
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def array_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[ArrayTask]:
@@ -535,6 +571,7 @@ def array_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[Ar
     tasks = []
     for sel in cfg.corruptions:
         output = f"{sel.name}.npy"
+        summary.outputs.append(output)
         if manifest.is_done(cfg.out, output) and manifest.rows[output].get("severity") == cfg.severities:
             summary.skipped += 1
         else:
@@ -559,6 +596,7 @@ def folder_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[F
         for severity in cfg.severities:
             for name, files in classes.items():
                 output = f"{sel.name}/{severity}/{name}"
+                summary.outputs.append(output)
                 if manifest.is_done(cfg.out, output):
                     summary.skipped += 1
                     continue
@@ -587,10 +625,13 @@ def _results(worker: Callable[[Any], list[dict]], tasks: list, workers: int) -> 
         finally:
             torch.set_num_threads(threads)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
+    try:
         futures = [pool.submit(worker, task) for task in tasks]
         for future in as_completed(futures):
             yield future.result()
+    finally:  # interrupted: drop the queued tasks instead of running them all first
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _task_size(task: Any) -> int:
@@ -620,6 +661,8 @@ def run_job(cfg: JobConfig) -> Summary:
     cfg.out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(cfg.out)
     manifest, summary = Manifest(cfg.out), Summary()
+    if manifest.damaged:
+        manifest.compact()
     if cfg.dataset in VIDEO_DATASETS:
         tasks, worker = video_tasks(cfg, manifest, summary), corrupt_video
         cells = (cfg.out / s.name / str(v) for s in cfg.corruptions for v in cfg.severities)
@@ -632,17 +675,20 @@ def run_job(cfg: JobConfig) -> Summary:
     from tqdm import tqdm
 
     total = sum(_task_size(t) for t in tasks)
-    with tqdm(total=total, desc="corrupt", unit="output", disable=not cfg.progress or None, file=sys.stderr) as bar:
-        for rows in _results(worker, tasks, cfg.workers):
-            for row in rows:
-                if "error" in row:
-                    failures.append(row)
-                    bar.write(f"failed: {row['output']}: {row['error']}", file=sys.stderr)
-                else:
-                    manifest.add(row)
-                    summary.written += 1
-            bar.update(len(rows))
-    manifest.compact()
+    bar = tqdm(total=total, desc="corrupt", unit="output", disable=not cfg.progress or None, file=sys.stderr)
+    try:
+        with bar, closing(_results(worker, tasks, cfg.workers)) as results:
+            for rows in results:
+                for row in rows:
+                    if "error" in row:
+                        failures.append(row)
+                        bar.write(f"failed: {row['output']}: {row['error']}", file=sys.stderr)
+                    else:
+                        manifest.add(row)
+                        summary.written += 1
+                bar.update(len(rows))
+    finally:  # interrupted too: what is finished stays recorded, in the job's order
+        manifest.compact(summary.outputs)
     _write_failures(cfg.out, failures)
     summary.failed = [{"source": f["source"], "output": f["output"], "error": f["error"]} for f in failures]
     return summary

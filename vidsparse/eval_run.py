@@ -3,6 +3,9 @@
 One function per dataset kind (``EVALUATORS``) does the measuring; this module decides what
 still has to be measured (results in eval.json with the same settings are reused), keeps
 eval.json current after every step, and writes the summary.
+
+Under torchrun every rank runs all of this on its share of the samples and ends with the same
+results; rank 0 alone decides what is pending (from its eval.json), writes files and speaks.
 """
 
 from __future__ import annotations
@@ -14,11 +17,15 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch.utils.data import Subset
 
 from vidsparse import metrics
 from vidsparse.attacks import AttackSpec
+from vidsparse.distributed import (World, barrier, broadcast_object, current_world, gather_objects, joined_world,
+                                   shard_indices)
 from vidsparse.errors import UserError
 from vidsparse.eval_results import EvalFile, Setting, summary
+from vidsparse.evaluate import bare_model
 from vidsparse.robustness import (
     CLEAN_CELL,
     Cell,
@@ -33,11 +40,23 @@ from vidsparse.robustness import (
     video_source,
 )
 
-PARTIAL_FILE = ".eval-partial.pt"  # predictions of an interrupted on-the-fly evaluation
+# Predictions of an unfinished on-the-fly evaluation (one log per rank under DDP).
+PARTIAL_FILE = ".eval-partial.jsonl"
+PARTIAL_GLOB = ".eval-partial*"
+
+
+def partial_file(run_dir: Path, world: World) -> Path:
+    name = PARTIAL_FILE if world.is_main else f".eval-partial.rank{world.rank}.jsonl"
+    return Path(run_dir) / name
+
+
+def _say(message: str) -> None:
+    if current_world().is_main:
+        print(message, file=sys.stderr)
 
 
 def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    _say(f"warning: {message}")
 
 
 @dataclass
@@ -76,7 +95,12 @@ class Context:
     severities: list[int]
     preset: str
     results: EvalFile
+    world: World = field(default_factory=World)
     missing: list[str] = field(default_factory=list)  # requested cells without a result
+
+    @property
+    def progress(self) -> bool:
+        return self.request.progress and self.world.is_main
 
     @property
     def batch_size(self) -> int:
@@ -103,8 +127,13 @@ class Context:
         todo = [c for c in self.cells() if not self.results.has(c, setting)]
         reused = len(self.cells()) - len(todo)
         if reused:
-            print(f"reusing {reused} finished results from {self.results.path}", file=sys.stderr)
+            _say(f"reusing {reused} finished results from {self.results.path}")
         return todo
+
+    def save(self, families: dict[str, str] | None = None) -> None:
+        """Rewrite eval.json and eval.csv (rank 0 only: every rank holds the same results)."""
+        if self.world.is_main:
+            self.results.write(families)
 
     def record(self, cell: Cell, acc, setting: Setting, error: str = "", **extra) -> None:
         """Store one cell's accuracy (or report it missing) and rewrite eval.json."""
@@ -116,7 +145,7 @@ class Context:
         if acc.skipped:
             _warn(f"{label}: {acc.skipped} samples skipped" + (f" (first error: {error})" if error else ""))
         self.results.put(cell, acc, setting, **extra)
-        self.results.write()
+        self.save()
 
 
 def run_eval(request: EvalRequest) -> EvalFile:
@@ -136,14 +165,17 @@ def run_eval(request: EvalRequest) -> EvalFile:
         raise UserError(f"--corrupted-root {request.corrupted_root} does not exist; make it with 'vidsparse corrupt'")
     if request.baseline is not None:
         _check_baseline(load_baseline(request.baseline), names, severities)
+    world = joined_world()
+    results = EvalFile(request.run_dir)
+    results.data = broadcast_object(results.data, world)  # rank 0's view of what is finished
     ctx = Context(request, cfg, model, state, device, list(state.get("classes") or []), names, severities,
-                  preset, EvalFile(request.run_dir))
+                  preset, results, world)
     if kind not in EVALUATORS:
         raise UserError(f"no evaluator for datasets of kind {kind!r}; valid: {', '.join(EVALUATORS)}")
     EVALUATORS[kind](ctx)
     families = family_map(ctx.results.corruptions, ctx.preset)
     ctx.results.data["summary"] = _summary(ctx, families)
-    ctx.results.write(families)
+    ctx.save(families)
     return ctx.results
 
 
@@ -191,19 +223,29 @@ def _manifest_setting(root: Path, setting: Setting) -> Setting:
 
 
 def evaluate_on_the_fly(ctx: Context, source, todo: list[Cell], setting: Setting) -> None:
-    """All pending cells in one pass over the samples, each decoded once."""
-    if not todo:
-        return
-    req = ctx.request
-    options = CorruptionOptions(setting.preset, setting.variant, setting.seed, setting.coherent)
-    partial = Path(req.run_dir) / PARTIAL_FILE
-    out = predict_cells(ctx.model, source, todo, options, ctx.classes, ctx.device, ctx.batch_size, ctx.workers,
-                        req.progress, partial_path=partial, partial_key=setting.key(clean=True))
-    if out.resumed:
-        print(f"resumed: {out.resumed} samples were already evaluated before an interruption", file=sys.stderr)
-    for cell in todo:
-        ctx.record(cell, out.accuracy[cell], setting, out.errors.get(cell, ""), source="on-the-fly")
-    partial.unlink(missing_ok=True)
+    """All pending cells in one pass over the samples, each decoded once.
+
+    Finished samples are logged to the run's partial file as they complete, so an
+    interrupted (even killed) evaluation resumes; the logs are removed once eval.json holds
+    the results.
+    """
+    run_dir = Path(ctx.request.run_dir)
+    if todo:
+        options = CorruptionOptions(setting.preset, setting.variant, setting.seed, setting.coherent)
+        own = partial_file(run_dir, ctx.world)
+        others = sorted(p for p in run_dir.glob(PARTIAL_GLOB) if p != own)
+        out = predict_cells(ctx.model, source, todo, options, ctx.classes, ctx.device, ctx.batch_size, ctx.workers,
+                            ctx.progress, partial_path=own, partial_key=setting.key(clean=True), resume_from=others,
+                            world=ctx.world)
+        if out.resumed:
+            _say(f"resumed: {out.resumed} samples were already evaluated before an interruption")
+        for cell in todo:
+            ctx.record(cell, out.accuracy[cell], setting, out.errors.get(cell, ""), source="on-the-fly")
+        barrier(ctx.world)  # eval.json holds every result before any log goes
+    partial_file(run_dir, ctx.world).unlink(missing_ok=True)
+    if ctx.world.is_main:  # also the logs of a run killed after writing eval.json
+        for path in run_dir.glob(PARTIAL_GLOB):
+            path.unlink(missing_ok=True)
 
 
 def _from_generated(ctx: Context, test, todo: list[Cell], setting: Setting) -> None:
@@ -212,7 +254,7 @@ def _from_generated(ctx: Context, test, todo: list[Cell], setting: Setting) -> N
     req = ctx.request
     if CLEAN_CELL in todo:
         acc = evaluate(ctx.model, test.dataset, ctx.classes, ctx.device, ctx.batch_size, ctx.workers,
-                       progress=req.progress, desc="clean")
+                       progress=ctx.progress, desc="clean", world=ctx.world)
         ctx.record(CLEAN_CELL, acc, setting)
     root = Path(req.corrupted_root)
 
@@ -225,7 +267,7 @@ def _from_generated(ctx: Context, test, todo: list[Cell], setting: Setting) -> N
 
     spec = test.dataset.transform
     evaluate_generated(ctx.model, ctx.cfg, spec.mean, spec.std, root, [c for c in todo if not c.is_clean],
-                       ctx.classes, req.views, ctx.device, ctx.batch_size, ctx.workers, req.progress, store)
+                       ctx.classes, req.views, ctx.device, ctx.batch_size, ctx.workers, ctx.progress, store)
 
 
 def evaluate_fourier(ctx: Context, dataset, setting: Setting, size: int) -> None:
@@ -238,13 +280,27 @@ def evaluate_fourier(ctx: Context, dataset, setting: Setting, size: int) -> None
     key = {**setting.key(clean=True), "radii": [format_radius(r) for r in radii]}
     previous = ctx.results.data.get("fourier", {})
     if not all(previous.get(k) == v for k, v in key.items()):
-        curves = fourier_curves(ctx.model, dataset, len(ctx.classes), ctx.device, radii, ctx.batch_size,
-                                ctx.workers, req.progress)
-        ctx.results.data["fourier"] = {**curves, **key}
-        ctx.results.write()
-    run_name = Path(req.run_dir).name
-    plots.radius_curves({run_name: ctx.results.data["fourier"]}, Path(req.run_dir) / "fourier.png",
-                        title=f"{run_name}: accuracy under low-/high-pass filtering")
+        shard = Subset(dataset, shard_indices(len(dataset), ctx.world)) if ctx.world.is_distributed else dataset
+        curves = fourier_curves(ctx.model, shard, len(ctx.classes), ctx.device, radii, ctx.batch_size,
+                                ctx.workers, ctx.progress)
+        ctx.results.data["fourier"] = {**merge_curves(gather_objects(curves, ctx.world)), **key}
+        ctx.save()
+    if ctx.world.is_main:
+        run_name = Path(req.run_dir).name
+        plots.radius_curves({run_name: ctx.results.data["fourier"]}, Path(req.run_dir) / "fourier.png",
+                            title=f"{run_name}: accuracy under low-/high-pass filtering")
+
+
+def merge_curves(parts: list[dict]) -> dict:
+    """One set of radius-accuracy curves from the curves of disjoint shards (exact: hit counts add)."""
+    from vidsparse.fourier import KINDS
+
+    if len(parts) == 1:
+        return parts[0]
+    n = sum(p["n"] for p in parts)
+    merged = {kind: {r: sum(round(p[kind][r] * p["n"]) for p in parts) / max(n, 1) for r in parts[0][kind]}
+              for kind in KINDS}
+    return {**merged, "n": n, "skipped": sum(p["skipped"] for p in parts)}
 
 
 def evaluate_adversarial(ctx: Context, dataset, setting: Setting, mean, std) -> None:
@@ -260,10 +316,12 @@ def evaluate_adversarial(ctx: Context, dataset, setting: Setting, mean, std) -> 
     stored = ctx.results.data.setdefault("adversarial", {})
     previous = stored.get(spec.name, {}).get(spec.key(), {})
     if previous and all(previous.get(k) == v for k, v in key.items()):
-        print(f"reusing the {spec.name} {spec.key()} result from {ctx.results.path}", file=sys.stderr)
+        _say(f"reusing the {spec.name} {spec.key()} result from {ctx.results.path}")
         return
-    result = adversarial_accuracy(ctx.model, dataset, mean, std, spec, ctx.classes, ctx.device, ctx.batch_size,
-                                  ctx.workers, ctx.request.progress)
+    # Not sharded: the attack's random starts come from one generator in sample order, so every
+    # rank attacks the whole set (same numbers as one process) and rank 0 writes them.
+    result = adversarial_accuracy(bare_model(ctx.model), dataset, mean, std, spec, ctx.classes, ctx.device,
+                                  ctx.batch_size, ctx.workers, ctx.progress)
     attacked = result.attacked
     if attacked.n == 0:
         _warn(f"{spec.name}: no result (every sample was skipped)")
@@ -277,7 +335,7 @@ def evaluate_adversarial(ctx: Context, dataset, setting: Setting, mean, std) -> 
                                             "restarts": spec.restarts}),
         **key,
     }
-    ctx.results.write()
+    ctx.save()
 
 
 # ----------------------------------------------------------------------------------------------

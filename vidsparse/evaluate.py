@@ -1,4 +1,8 @@
-"""Clean evaluation with multi-view testing (clips x crops averaged per video)."""
+"""Clean evaluation with multi-view testing (clips x crops averaged per video).
+
+Under DDP every rank evaluates its strided share of the samples and the per-class counts are
+summed, so each video counts once and every rank returns the single-process accuracy.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,13 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from vidsparse.data.video_dataset import collate_skipping
+from vidsparse.distributed import World, gather_objects, joined_world, shard_indices
+from vidsparse.graceful_stop import shield_worker
 
 
 @dataclass
@@ -22,6 +29,12 @@ class Accuracy:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def bare_model(model: nn.Module) -> nn.Module:
+    """The module inside a DDP wrapper: evaluation must not synchronise buffers in forward,
+    since ranks run different numbers of batches."""
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def predict_views(model: nn.Module, clips: torch.Tensor) -> torch.Tensor:
@@ -56,6 +69,21 @@ class AccuracyCounter:
         self.hits5.index_add_(0, labels, hit5.long())
         self.count.index_add_(0, labels, torch.ones_like(labels))
 
+    def summed(self, world: World) -> AccuracyCounter:
+        """Every rank's counts added up (the same on every rank); ``self`` outside DDP.
+
+        Counts are integers, so the sum is exact and the accuracy equals a single process's.
+        """
+        if not world.is_distributed:
+            return self
+        total = AccuracyCounter(len(self.count))
+        for hits1, hits5, count, skipped in gather_objects((self.hits1, self.hits5, self.count, self.skipped), world):
+            total.hits1 += hits1
+            total.hits5 += hits5
+            total.count += count
+            total.skipped += skipped
+        return total
+
     def result(self, class_names: list[str]) -> Accuracy:
         n = int(self.count.sum())
         per_class = {
@@ -82,20 +110,33 @@ def evaluate(
     workers: int = 0,
     progress: bool = True,
     desc: str = "eval",
+    world: World | None = None,
 ) -> Accuracy:
+    """Top-1/top-5 and per-class accuracy of ``dataset``; skipped samples are counted.
+
+    In a joined process group of several ranks (``world`` defaults to it) call this from every
+    rank: each evaluates its strided shard, without padding, and all return the same result.
+    A DDP-wrapped model is unwrapped (``bare_model``).
+    """
+    world = joined_world() if world is None else world
+    model = bare_model(model)
+    if world.is_distributed:
+        dataset = Subset(dataset, shard_indices(len(dataset), world))
     was_training = model.training
     model.eval()
     loader = DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skipping
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skipping,
+        worker_init_fn=shield_worker,  # a SIGTERM to the process group must reach the loop's handler, not kill workers
     )
     counter = AccuracyCounter(len(class_names))
-    for clips, labels, _, skipped in tqdm(loader, desc=desc, leave=False, disable=None if progress else True):
+    quiet = not (progress and world.is_main)
+    for clips, labels, _, skipped in tqdm(loader, desc=desc, leave=False, disable=True if quiet else None):
         counter.skipped += skipped
         if clips is None:
             continue
         counter.update(predict_views(model, clips.to(device, non_blocking=True)), labels)
     model.train(was_training)
-    return counter.result(class_names)
+    return counter.summed(world).result(class_names)
 
 
 def load_run_model(run_dir, checkpoint: str = "best", device: torch.device | str = "cpu"):

@@ -244,7 +244,8 @@ def register_image_test_set(name: str, loader: Callable[[object], ImageArrays]) 
 
 
 def evaluate_image_run(ctx) -> None:
-    """Clean + corrupted accuracy of an image run (called by vidsparse.eval_run)."""
+    """Clean + corrupted accuracy of an image run (called by vidsparse.eval_run; under DDP on
+    every rank, each evaluating its share of the images)."""
     from vidsparse.eval_run import evaluate_adversarial, evaluate_fourier, evaluate_on_the_fly
     from vidsparse.evaluate import evaluate
     from vidsparse.models import get_model_entry
@@ -277,7 +278,7 @@ def evaluate_image_run(ctx) -> None:
                 dataset = c_cell_dataset(root, cell.corruption, cell.severity, ctx.classes, transform)
             acc = None if dataset is None or len(dataset) == 0 else evaluate(
                 ctx.model, dataset, ctx.classes, ctx.device, ctx.batch_size, ctx.workers,
-                progress=req.progress, desc=f"{cell.corruption} s{cell.severity}")
+                progress=ctx.progress, desc=f"{cell.corruption} s{cell.severity}", world=ctx.world)
             ctx.record(cell, acc, setting, "" if acc else f"absent from {root}",
                        **({} if cell.is_clean else {"source": str(root)}))
     if req.fourier:

@@ -5,8 +5,9 @@ the full video before clips are sampled) and every requested (corruption, severi
 made from those frames in memory and batched through the model; nothing is written to disk.
 Each variant is seeded from (seed, video id, corruption, severity) by ``corruptions.apply``,
 exactly as ``vidsparse corrupt`` seeds the copies it writes, so both modes see the same
-corrupted frames. Predictions are kept per sample and saved periodically, so an interrupted
-evaluation resumes where it stopped.
+corrupted frames. Predictions are kept per sample and every finished sample is appended to a
+log, so an evaluation that is interrupted, even killed, resumes where it stopped. Under DDP
+each rank takes a strided share of the samples and the predictions are gathered.
 
 From a generated set (``vidsparse corrupt`` output: ``ROOT/<corruption>/<severity>/<source
 layout>``), each cell is read with the ordinary dataset reader; absent cells are reported,
@@ -32,9 +33,10 @@ from tqdm import tqdm
 from vidsparse.data.transforms import ClipTransform
 from vidsparse.data.video_dataset import ClipSpec, VideoClipDataset, test_views
 from vidsparse.data.video_io import read_video
+from vidsparse.distributed import World, broadcast_object, gather_objects, joined_world, shard_indices
 from vidsparse.errors import UserError, did_you_mean
-from vidsparse.evaluate import Accuracy, AccuracyCounter, evaluate, predict_views
-from vidsparse.io_utils import atomic_torch_save
+from vidsparse.evaluate import Accuracy, AccuracyCounter, bare_model, evaluate, predict_views
+from vidsparse.io_utils import atomic_write_text
 
 CLEAN = "clean"
 
@@ -266,14 +268,14 @@ def _collate(items: list[_Item]):
 
 
 class PredictionStore:
-    """Top-k predictions per (cell, sample); finished samples survive an interruption."""
+    """Top-k predictions per (cell, sample), with what failed and why."""
 
     PENDING, PREDICTED, FAILED = 0, 1, 2
 
     def __init__(self, num_cells: int, num_samples: int, k: int) -> None:
         self.top = torch.full((num_cells, num_samples, k), -1, dtype=torch.int32)
         self.state = torch.zeros((num_cells, num_samples), dtype=torch.int8)
-        self.errors: dict[int, str] = {}  # first error message per cell
+        self.messages: dict[tuple[int, int], str] = {}  # (cell, sample) -> why it failed
 
     def put(self, cells: torch.Tensor, indices: torch.Tensor, top: torch.Tensor) -> None:
         self.top[cells, indices] = top.to(torch.int32).cpu()
@@ -283,28 +285,60 @@ class PredictionStore:
         cells = range(self.state.shape[0]) if item.cell < 0 else [item.cell]
         for c in cells:
             self.state[c, item.index] = self.FAILED
-            self.errors.setdefault(c, item.error)
+            self.messages[(c, item.index)] = item.error
+
+    @property
+    def errors(self) -> dict[int, str]:
+        """The first failure message per cell, in sample order."""
+        first: dict[int, str] = {}
+        for (c, _), message in sorted(self.messages.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            first.setdefault(c, message)
+        return first
 
     def finished(self) -> torch.Tensor:
+        """[samples] bool: every cell of the sample is predicted or failed."""
         return (self.state != self.PENDING).all(0)
 
-    def save(self, path: Path, fingerprint: str) -> None:
-        done = self.finished()
-        atomic_torch_save(path, {"fingerprint": fingerprint, "top": self.top, "errors": self.errors,
-                                 "state": torch.where(done[None], self.state, torch.zeros_like(self.state))})
+    def rows(self, indices: Sequence[int]) -> list[dict]:
+        """One JSON-ready row per sample (for the partial log)."""
+        out = []
+        for i in indices:
+            row = {"i": int(i), "state": self.state[:, i].tolist(), "top": self.top[:, i].tolist()}
+            errors = {str(c): self.messages[(c, i)] for c in range(self.state.shape[0]) if (c, i) in self.messages}
+            out.append({**row, "errors": errors} if errors else row)
+        return out
 
-    def restore(self, path: Path, fingerprint: str) -> bool:
-        """Load a matching partial result; False (and nothing loaded) if absent or stale."""
-        if not path.is_file():
-            return False
-        try:
-            saved = torch.load(path, weights_only=False)
-        except Exception:
-            return False
-        if saved.get("fingerprint") != fingerprint or saved["top"].shape != self.top.shape:
-            return False
-        self.top, self.state, self.errors = saved["top"], saved["state"], dict(saved["errors"])
-        return True
+    def load_rows(self, rows: Sequence[dict]) -> int:
+        """Take in rows of finished samples; malformed ones (wrong shape or index) are ignored."""
+        cells, samples, k = self.top.shape
+        taken = 0
+        for row in rows:
+            try:
+                i = int(row["i"])
+                top = torch.tensor(row["top"], dtype=torch.int32)
+                state = torch.tensor(row["state"], dtype=torch.int8)
+                errors = {int(c): str(m) for c, m in row.get("errors", {}).items()}
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+            if not 0 <= i < samples or top.shape != (cells, k) or state.shape != (cells,) or \
+                    bool((state == self.PENDING).any()):
+                continue
+            self.top[:, i], self.state[:, i] = top, state
+            self.messages.update({(c, i): message for c, message in errors.items()})
+            taken += 1
+        return taken
+
+    def part(self, indices: Sequence[int]) -> dict:
+        """These samples' predictions, to send to another rank (see ``merge``)."""
+        wanted = set(indices)
+        index = torch.tensor(sorted(wanted), dtype=torch.long)
+        return {"index": index, "top": self.top[:, index], "state": self.state[:, index],
+                "messages": {key: m for key, m in self.messages.items() if key[1] in wanted}}
+
+    def merge(self, part: dict) -> None:
+        index = part["index"]
+        self.top[:, index], self.state[:, index] = part["top"], part["state"]
+        self.messages.update(part["messages"])
 
     def accuracy(self, cell: int, labels: torch.Tensor, class_names: list[str]) -> Accuracy:
         counter = AccuracyCounter(len(class_names))
@@ -312,6 +346,59 @@ class PredictionStore:
         counter.update_topk(self.top[cell][predicted], labels[predicted])
         counter.skipped = int((self.state[cell] == self.FAILED).sum())
         return counter.result(class_names)
+
+
+class PartialLog:
+    """Finished samples' predictions, appended as JSON lines, so a killed evaluation resumes.
+
+    The first line holds the fingerprint of what is being evaluated; then one line per
+    finished sample. A line cut short by a kill is ignored when read, and ``start`` rewrites
+    the file atomically without it. Appending a few lines per batch costs next to nothing,
+    so even a SIGKILL loses at most the batches in flight.
+    """
+
+    def __init__(self, path: Path, fingerprint: str) -> None:
+        self.path, self.fingerprint = Path(path), fingerprint
+        self.handle = None
+
+    @staticmethod
+    def read(path: Path, fingerprint: str) -> list[dict]:
+        """Rows of a log made for ``fingerprint``; [] when absent, unreadable or made for other work."""
+        try:
+            lines = Path(path).read_text().splitlines(keepends=True)
+        except (OSError, UnicodeDecodeError):
+            return []
+        try:
+            header = json.loads(lines[0]) if lines else {}
+        except json.JSONDecodeError:
+            return []
+        if not isinstance(header, dict) or header.get("fingerprint") != fingerprint:
+            return []
+        rows = []
+        for line in lines[1:]:
+            if not line.endswith("\n"):
+                break  # cut short by a kill
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return [r for r in rows if isinstance(r, dict)]
+
+    def start(self, rows: Sequence[dict]) -> None:
+        """Write the header and ``rows`` (what is already known) atomically, then append from there."""
+        text = "".join(json.dumps(r) + "\n" for r in [{"fingerprint": self.fingerprint}, *rows])
+        atomic_write_text(self.path, text)
+        self.handle = open(self.path, "a")
+
+    def append(self, rows: Sequence[dict]) -> None:
+        if rows and self.handle is not None:
+            self.handle.write("".join(json.dumps(r) + "\n" for r in rows))
+            self.handle.flush()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
 
 
 @dataclass
@@ -338,28 +425,54 @@ def predict_cells(
     progress: bool = True,
     partial_path: Path | None = None,
     partial_key: Any = None,
-    save_every: float = 60.0,
+    save_every: float = 0.0,
+    resume_from: Sequence[Path] = (),
+    world: World | None = None,
 ) -> CellResults:
     """Accuracy of every cell, each sample loaded once and all its variants made in memory.
 
-    With ``partial_path``, predictions of finished samples are saved every ``save_every``
-    seconds; a later call with the same cells, options, samples and ``partial_key`` resumes.
+    With ``partial_path``, every finished sample's predictions are appended to that file (at
+    most every ``save_every`` seconds; 0 = after each batch); a later call with the same
+    cells, options, samples and ``partial_key`` resumes from it and from the files in
+    ``resume_from`` (other ranks' logs), which are merged into ``partial_path`` and removed.
+
+    Under DDP (``world`` defaults to the joined process group) call it from every rank: rank
+    0 decides what is already done, each rank predicts its strided share of the rest, and all
+    ranks return the same results. Each rank appends to its own ``partial_path``.
     """
+    world = joined_world() if world is None else world
+    model = bare_model(model)
     model.eval()
     cells = list(cells)
     k = min(5, len(class_names))
     store = PredictionStore(len(cells), len(source), k)
     key = fingerprint([dataclasses.astuple(c) for c in cells], dataclasses.asdict(options),
                       [source.sample_id(i) for i in range(len(source))], partial_key)
-    resumed = bool(partial_path) and store.restore(partial_path, key)
+    log = PartialLog(partial_path, key) if partial_path else None
+    resumed = 0
+    if log is not None and world.is_main:
+        resumed = _resume(store, log, resume_from)
+    if world.is_distributed and log is not None:
+        store, resumed = broadcast_object((store, resumed), world)
+    if log is not None and not world.is_main:
+        log.start([])
     done = store.finished()
     pending = [i for i in range(len(source)) if not bool(done[i])]
-    stream = _VariantStream(source, cells, options, pending)
+    mine = [pending[j] for j in shard_indices(len(pending), world)]
+    stream = _VariantStream(source, cells, options, mine)
     loader = DataLoader(stream, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
     labels = torch.tensor([source.label(i) for i in range(len(source))], dtype=torch.long)
+    logged, unlogged = done.clone(), set()
     last_save = time.monotonic()
-    bar = tqdm(total=len(pending) * len(cells), desc=f"{len(cells)} variants", unit="view-set", leave=False,
-               disable=None if progress else True)
+
+    def save() -> None:
+        finished = [i for i in sorted(unlogged) if not logged[i] and bool((store.state[:, i] != store.PENDING).all())]
+        log.append(store.rows(finished))
+        logged[finished] = True
+        unlogged.difference_update(finished)
+
+    bar = tqdm(total=len(mine) * len(cells), desc=f"{len(cells)} variants", unit="view-set", leave=False,
+               disable=None if progress and world.is_main else True)
     try:
         for views, cell_idx, indices, failed in loader:
             for item in failed:
@@ -368,19 +481,36 @@ def predict_cells(
                 probs = predict_views(model, views.to(device, non_blocking=True))
                 store.put(cell_idx, indices, probs.topk(k, dim=-1).indices)
             bar.update(len(indices) + sum(len(cells) if f.cell < 0 else 1 for f in failed))
-            if partial_path and time.monotonic() - last_save > save_every:
-                store.save(partial_path, key)
-                last_save = time.monotonic()
-    except BaseException:
-        if partial_path:
-            store.save(partial_path, key)
-        raise
+            if log is not None:
+                unlogged.update(indices.tolist(), (f.index for f in failed))
+                if time.monotonic() - last_save >= save_every:
+                    save()
+                    last_save = time.monotonic()
     finally:
         bar.close()
-    result = CellResults({cell: store.accuracy(c, labels, class_names) for c, cell in enumerate(cells)},
-                         {cells[c]: msg for c, msg in store.errors.items()},
-                         resumed=int(done.sum()) if resumed else 0)
-    return result
+        if log is not None:
+            save()
+            log.close()
+    if world.is_distributed:
+        for part in gather_objects(store.part(mine), world):
+            store.merge(part)
+    return CellResults({cell: store.accuracy(c, labels, class_names) for c, cell in enumerate(cells)},
+                       {cells[c]: msg for c, msg in store.errors.items()}, resumed=resumed)
+
+
+def _resume(store: PredictionStore, log: PartialLog, others: Sequence[Path]) -> int:
+    """Load every matching log into ``store``, rewrite ours with all of it, remove the others.
+
+    Returns the number of samples taken over.
+    """
+    for path in [log.path, *others]:
+        store.load_rows(PartialLog.read(path, log.fingerprint))
+    finished = [i for i, f in enumerate(store.finished().tolist()) if f]
+    log.start(store.rows(finished))
+    for path in others:
+        if Path(path) != log.path:
+            Path(path).unlink(missing_ok=True)
+    return len(finished)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -156,14 +156,23 @@ def commands(spec: SweepSpec, runs: list[SweepRun], out_root: str | Path) -> lis
 # running here
 
 
-def trained_epochs(run_dir: Path) -> int:
-    """Epochs in last.pt (0 = none). metrics.csv is written just before last.pt, so trust the checkpoint."""
-    import torch
+CHECKPOINT_NAMES = ("last.pt", "last.prev.pt")
 
-    last = run_dir / "last.pt"
-    if not last.is_file() or not (run_dir / "metrics.csv").is_file():
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return any((run_dir / name).is_file() for name in CHECKPOINT_NAMES)
+
+
+def trained_epochs(run_dir: Path) -> int:
+    """Completed epochs in the newest readable checkpoint (0 = none, or only part of epoch 1)."""
+    from vidsparse.checkpoint import load_latest_checkpoint
+
+    if not has_checkpoint(run_dir) or not (run_dir / "metrics.csv").is_file():
         return 0
-    return int(torch.load(last, map_location="cpu", weights_only=False, mmap=True)["epoch"])
+    try:
+        return int(load_latest_checkpoint(run_dir / "last.pt", warn=lambda _: None)["epoch"])
+    except UserError:
+        return 0
 
 
 def eval_complete(run: SweepRun, eval_spec: Mapping[str, str] | None) -> bool:
@@ -221,10 +230,11 @@ def _train_and_evaluate(spec: SweepSpec, runs: list[SweepRun], outcome: SweepOut
             outcome.skipped.append(run_dir)
             log(f"[{i}/{len(runs)}] {run_dir}: trained")
         else:
-            if epochs == 0 and (run_dir / "metrics.csv").is_file():
+            resume = has_checkpoint(run_dir)  # also a mid-epoch checkpoint of the first epoch
+            if not resume and (run_dir / "metrics.csv").is_file():
                 (run_dir / "metrics.csv").unlink()  # rows of an epoch whose checkpoint was never written
-            log(f"[{i}/{len(runs)}] {run_dir}: " + (f"resuming at epoch {epochs}" if epochs else "training"))
-            train(run.cfg, resume=epochs > 0, log=log)
+            log(f"[{i}/{len(runs)}] {run_dir}: " + (f"resuming at epoch {epochs}" if resume else "training"))
+            train(run.cfg, resume=resume, log=log)
             outcome.trained.append(run_dir)
         wants_eval = spec.eval is not None or spec.report
         if wants_eval and (run_dir in outcome.trained or not eval_complete(run, spec.eval)):

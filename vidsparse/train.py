@@ -1,9 +1,15 @@
-"""The training loop: one readable loop for dense and sparse runs, resumable at epoch ends.
+"""The training loop: one readable loop for dense and sparse runs, in one process or under
+torchrun (DDP), resumable mid-epoch.
 
 The sparse engine plugs in through one object (``vidsparse.sparse.build_sparsifier``): the
 loop calls ``before_step`` after backward (gradients are dense and, under DDP, averaged),
 ``after_step`` after the optimizer step, and ``on_epoch_end`` for its metrics. ``dense``
 is a no-op sparsifier, so there is one code path.
+
+Under DDP every rank runs this same loop on its shard of the epoch's order; rank 0 writes
+every output. A world of one process takes no collective and trains exactly as before.
+A checkpoint records the position inside the epoch (batches done, running sums), so a run
+killed at any point continues from its last checkpoint to the same final numbers.
 """
 
 from __future__ import annotations
@@ -14,25 +20,32 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NoReturn
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vidsparse.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from vidsparse.checkpoint import (load_latest_checkpoint, previous_path, remove_partial_writes, rng_state,
+                                  save_checkpoint, set_rng_state)
 from vidsparse.config import RunConfig, save_config
 from vidsparse.data.build import DataBundle, build_datasets
 from vidsparse.data.video_dataset import collate_skipping
+from vidsparse.distributed import (World, barrier, broadcast_buffers, broadcast_object, gather_objects, in_turns,
+                                   max_across_ranks, process_group, shard_with_padding, sum_across_ranks)
 from vidsparse.errors import UserError, did_you_mean
 from vidsparse.evaluate import evaluate
+from vidsparse.graceful_stop import StopSignals, TrainingInterrupted, shield_worker
 from vidsparse.io_utils import atomic_write_json, atomic_write_text
 from vidsparse.models import create_model, get_model_entry
-from vidsparse.sparse import SparseContext, build_sparsifier, list_methods
+from vidsparse.sparse import SparseContext, Sparsifier, build_sparsifier, list_methods
+from vidsparse.sparse.distributed import assert_masks_identical
 
 
 def resolve_device(name: str) -> torch.device:
@@ -111,26 +124,49 @@ def make_scheduler(optimizer, optim_cfg, total_steps: int, steps_per_epoch: int)
 # data
 
 
-def train_loader(bundle: DataBundle, cfg: RunConfig, epoch: int, device: torch.device) -> DataLoader:
-    """A fresh loader per epoch whose order and augmentation depend only on (seed, epoch)."""
+def epoch_order(num_items: int, epoch_seed: int, world: World = World()) -> list[int]:
+    """This rank's sample order for one epoch.
+
+    One permutation per (seed, epoch) -- the one ``RandomSampler`` draws from the same
+    generator, so a single process trains in exactly the order it always did -- split across
+    ranks with padding so every rank takes the same number of steps.
+    """
+    order = torch.randperm(num_items, generator=torch.Generator().manual_seed(epoch_seed)).tolist()
+    return shard_with_padding(order, world)
+
+
+def train_loader(bundle: DataBundle, cfg: RunConfig, epoch: int, device: torch.device,
+                 world: World = World(), skip_batches: int = 0) -> DataLoader:
+    """A fresh loader per epoch whose order and augmentation depend only on (seed, epoch).
+
+    ``skip_batches`` continues an epoch mid-way: the order is sliced, so the batches already
+    trained on are never decoded (augmentation is per sample, so the rest is unchanged).
+    """
     epoch_seed = cfg.train.seed * 10_000 + epoch
     bundle.train.set_epoch_seed(epoch_seed)
-    generator = torch.Generator().manual_seed(epoch_seed)
+    order = epoch_order(len(bundle.train), epoch_seed, world)
+    batch_size = cfg.train.batch_size
     return DataLoader(
         bundle.train,
-        batch_size=cfg.train.batch_size,
-        sampler=RandomSampler(bundle.train, generator=generator),
+        batch_size=batch_size,
+        sampler=order[skip_batches * batch_size:],
         num_workers=cfg.data.workers,
         collate_fn=collate_skipping,
         generator=torch.Generator().manual_seed(epoch_seed),  # worker seeds: not the global RNG
-        drop_last=len(bundle.train) > cfg.train.batch_size,
+        drop_last=len(order) > batch_size,  # of the whole epoch, so a skipped head changes nothing
         pin_memory=device.type == "cuda",
         persistent_workers=False,
+        worker_init_fn=shield_worker,
     )
 
 
 def steps_per_epoch(num_train: int, batch_size: int) -> int:
     return num_train // batch_size if num_train > batch_size else 1
+
+
+def per_rank_items(num_items: int, world: World) -> int:
+    """Samples each rank sees per epoch (after padding)."""
+    return math.ceil(num_items / world.size)
 
 
 # -------------------------------------------------------------------------------------------
@@ -150,7 +186,8 @@ class TrainResult:
 class MetricsLog:
     """metrics.csv with one row per epoch; columns grow when the sparsifier adds metrics."""
 
-    def __init__(self, path: Path, rows: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, path: Path | None, rows: list[dict[str, Any]] | None = None) -> None:
+        """``path=None`` keeps the rows in memory only (ranks other than 0)."""
         self.path = path
         self.rows = rows or []
 
@@ -164,13 +201,17 @@ class MetricsLog:
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
+        if self.path is not None:
+            atomic_write_text(self.path, self.to_csv())
+
+    def to_csv(self) -> str:
         fields = list(METRIC_FIELDS)
         for r in self.rows:
             fields.extend(k for k in r if k not in fields)
         lines = [",".join(fields)]
         for r in self.rows:
             lines.append(",".join(_fmt(r.get(k, "")) for k in fields))
-        atomic_write_text(self.path, "\n".join(lines) + "\n")
+        return "\n".join(lines) + "\n"
 
 
 def _fmt(value: Any) -> str:
@@ -191,27 +232,250 @@ def check_names(cfg: RunConfig) -> None:
     validate(cfg.sparse, [name for name, _ in list_methods()], list(DISTRIBUTIONS))
     if cfg.optim.name not in OPTIMIZERS:
         raise did_you_mean(cfg.optim.name, list(OPTIMIZERS), "optimizer")
+    if cfg.train.checkpoint_every_steps < 0:
+        raise UserError(f"train.checkpoint_every_steps={cfg.train.checkpoint_every_steps} must be >= 0 "
+                        "(0 = checkpoint at epoch ends only)")
 
 
-def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = print) -> TrainResult:
+def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = print,
+          prepare: Callable[[RunConfig], None] | None = None) -> TrainResult:
+    """Train one run; under torchrun every rank calls this and rank 0 writes the outputs.
+
+    ``prepare(cfg)`` runs before the datasets are built, one rank at a time per filesystem
+    (e.g. a dataset download). SIGINT/SIGTERM stop the run at the next step boundary after
+    saving ``last.pt``, raising ``TrainingInterrupted``.
+    """
     if cfg.train.deterministic:
         use_deterministic_kernels()
     device = resolve_device(cfg.train.device)
     check_names(cfg)
+    with process_group(device) as (world, device):
+        job = build_job(cfg, resume, log if world.is_main else _quiet, prepare, world, device)
+        start_epoch, progress = job.restore() if resume else job.start()
+        job.run(start_epoch, progress)
+        return job.result()
+
+
+def _quiet(message: str) -> None:
+    """The log of ranks other than 0: one voice per job."""
+
+
+@dataclass
+class EpochProgress:
+    """Where one rank is inside an epoch; checkpointed so a resumed epoch adds up exactly."""
+
+    batches: int = 0  # loader batches consumed, trained on or skipped as undecodable
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class TrainingJob:
+    """One run's objects and counters: built by ``build_job``, then started or restored, then run."""
+
+    cfg: RunConfig
+    world: World
+    device: torch.device
+    log: Callable[[str], None]
+    bundle: DataBundle
+    model: nn.Module  # the sparsifier, checkpoints and evaluation use it directly
+    net: nn.Module  # ``model``, wrapped in DDP under torchrun: forward/backward only
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    criterion: nn.Module
+    sparsifier: Sparsifier
+    metrics: MetricsLog = field(default_factory=lambda: MetricsLog(None))
+    step: int = 0
+    best_top1: float = -1.0
+
+    @property
+    def run_dir(self) -> Path:
+        return self.cfg.run_dir()
+
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / "last.pt"
+
+    # ----- start or continue -------------------------------------------------------------
+    def start(self) -> tuple[int, EpochProgress]:
+        if self.world.is_main:
+            save_config(self.cfg, self.run_dir / "config.yaml")
+            atomic_write_json(self.run_dir / "sparsity.json", self.sparsifier.report())
+        self.log(self.sparsifier.format_report())
+        return self._begin(0, EpochProgress())
+
+    def restore(self) -> tuple[int, EpochProgress]:
+        """Continue from last.pt (or last.prev.pt), mid-epoch if it was saved there."""
+        warn = partial(print, file=sys.stderr)
+        state = broadcast_object(load_latest_checkpoint(self.last_path, warn) if self.world.is_main else None,
+                                 self.world)
+        check_world_size(state, self.world, self.last_path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.sparsifier.load_state_dict(state["sparsifier"])
+        mine = state.get("ranks", [{"rng": state["rng"]}])[self.world.rank]
+        set_rng_state(mine["rng"])
+        progress = EpochProgress(**mine.get("progress", {}))
+        epoch, self.step, self.best_top1 = state["epoch"], state["step"], state["best_top1"]
+        where = f"in epoch {epoch + 1} after {progress.batches} batches" if progress.batches else f"at epoch {epoch}"
+        self.log(f"resumed {self.run_dir} {where} (step {self.step})")
+        return self._begin(epoch, progress)
+
+    def _begin(self, epoch: int, progress: EpochProgress) -> tuple[int, EpochProgress]:
+        if self.world.is_main:
+            self.metrics = MetricsLog.load(self.run_dir / "metrics.csv", epoch)
+        cfg, bundle = self.cfg, self.bundle
+        processes = f", {self.world.size} processes x batch {cfg.train.batch_size}" if self.world.is_distributed else ""
+        self.log(f"training {cfg.model.name} ({cfg.sparse.method}) on {cfg.data.dataset}: {len(bundle.train)} "
+                 f"train / {len(bundle.test)} test samples, {len(bundle.classes)} classes, {cfg.train.epochs} "
+                 f"epochs on {self.device}{processes}")
+        return epoch, progress
+
+    # ----- the loop ----------------------------------------------------------------------
+    def run(self, start_epoch: int, progress: EpochProgress) -> None:
+        """Train the remaining epochs; SIGINT/SIGTERM end it at the next step boundary."""
+        with StopSignals() as stop:
+            for epoch in range(start_epoch, self.cfg.train.epochs):
+                started = time.time()
+                self.train_epoch(epoch, progress, stop)
+                self.end_epoch(epoch, progress, started)
+                progress = EpochProgress()
+
+    def train_epoch(self, epoch: int, progress: EpochProgress, stop: StopSignals) -> None:
+        cfg, world, device = self.cfg, self.world, self.device
+        every = cfg.train.checkpoint_every_steps
+        self.model.train()
+        loader = train_loader(self.bundle, cfg, epoch, device, world, skip_batches=progress.batches)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
+                   disable=None if world.is_main else True,
+                   initial=progress.batches, total=progress.batches + len(loader))
+        for clips, labels, _, bad in bar:
+            # one collective per step under DDP: ranks stop, or skip an empty batch, together
+            signum, missing = max_across_ranks([stop.received, clips is None], world, device)
+            if signum:
+                self.interrupt(signum, epoch, progress)
+            progress.batches += 1
+            progress.skipped += bad
+            if missing:  # a batch of undecodable videos, here or on another rank
+                continue
+            self.train_step(clips.to(device, non_blocking=True), labels.to(device, non_blocking=True), progress)
+            bar.set_postfix(loss=f"{progress.loss_sum / progress.seen:.3f}",
+                            acc=f"{progress.correct / progress.seen:.3f}")
+            if every and self.step % every == 0:
+                self.save_last(epoch, progress)
+        signum = max_across_ranks([stop.received], world, device)[0]
+        if signum:  # before the epoch-end evaluation, which may be long
+            self.interrupt(signum, epoch, progress)
+
+    def train_step(self, clips: torch.Tensor, labels: torch.Tensor, progress: EpochProgress) -> None:
+        optimizer, scaler, sparsifier = self.optimizer, self.scaler, self.sparsifier
+        with torch.autocast(self.device.type, enabled=scaler.is_enabled()):
+            logits = self.net(clips)
+            loss = self.criterion(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        if self.cfg.optim.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        updates = sparsifier.epoch_stats.updates
+        sparsifier.before_step(self.step)
+        if sparsifier.epoch_stats.updates != updates:
+            assert_masks_identical(sparsifier)  # collective; a no-op in one process
+        scaler.step(optimizer)
+        scaler.update()
+        sparsifier.after_step(self.step)
+        self.scheduler.step()
+        self.step += 1
+        progress.loss_sum += float(loss.detach()) * labels.numel()
+        progress.correct += int((logits.argmax(-1) == labels).sum())
+        progress.seen += labels.numel()
+
+    def end_epoch(self, epoch: int, progress: EpochProgress, started: float) -> None:
+        """Metrics, evaluation, best.pt and last.pt of a finished epoch."""
+        cfg, world = self.cfg, self.world
+        row = epoch_row(epoch, progress, world, self.device)
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        row.update(self.sparsifier.on_epoch_end(epoch))
+        improved = False
+        if (epoch + 1) % cfg.train.eval_every == 0 or epoch + 1 == cfg.train.epochs:
+            broadcast_buffers(self.model, world)
+            acc = evaluate(self.model, self.bundle.test, self.bundle.classes, self.device,
+                           cfg.train.eval_batch_size, cfg.data.workers, progress=world.is_main, desc="test")
+            row.update(test_top1=acc.top1, test_top5=acc.top5)
+            row["skipped"] += acc.skipped
+            # best.pt only from the final topology (GMP/GraNet/LTH/MEST pass through denser stages)
+            improved = acc.top1 > self.best_top1 and self.sparsifier.at_target_density
+            self.best_top1 = acc.top1 if improved else self.best_top1
+        state = self.checkpoint(epoch + 1, EpochProgress())
+        row["time_s"] = time.time() - started
+        if world.is_main:
+            if improved:
+                save_checkpoint(self.run_dir / "best.pt", state)
+            self.metrics.append(row)  # before last.pt: a run is complete once last.pt says so
+            save_checkpoint(self.last_path, state, keep_previous=True)
+        self.log(_epoch_line(row))
+
+    # ----- checkpoints -------------------------------------------------------------------
+    def checkpoint(self, epoch: int, progress: EpochProgress) -> dict[str, Any]:
+        """Everything a resume needs. Collective: RNG and epoch progress are the only per-rank
+        state, gathered into ``ranks``; the rest is identical on every rank."""
+        ranks = gather_objects({"rng": rng_state(), "progress": asdict(progress)}, self.world)
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "sparsifier": self.sparsifier.state_dict(), "rng": ranks[0]["rng"],
+            "epoch": epoch, "batch": progress.batches, "step": self.step, "best_top1": self.best_top1,
+            "world_size": self.world.size, "ranks": ranks, "config": self.cfg.to_dict(),
+            "classes": self.bundle.classes,
+        }
+
+    def save_last(self, epoch: int, progress: EpochProgress) -> None:
+        state = self.checkpoint(epoch, progress)
+        if self.world.is_main:
+            save_checkpoint(self.last_path, state, keep_previous=True)
+
+    def interrupt(self, signum: int, epoch: int, progress: EpochProgress) -> NoReturn:
+        """Every rank comes here at the same step (the signal number is agreed on collectively)."""
+        self.save_last(epoch, progress)
+        barrier(self.world)  # no rank exits (and makes torchrun kill the others) before rank 0 saved
+        raise TrainingInterrupted(signum, epoch + 1, self.step)
+
+    def result(self) -> TrainResult:
+        skipped = sum(int(r.get("skipped") or 0) for r in self.metrics.rows)
+        if skipped and self.world.is_main:
+            print(f"warning: {skipped} undecodable videos were skipped (see 'skipped' in metrics.csv)",
+                  file=sys.stderr)
+        return TrainResult(self.run_dir, self.best_top1, self.metrics.rows)
+
+
+def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
+              prepare: Callable[[RunConfig], None] | None, world: World, device: torch.device) -> TrainingJob:
+    """Data, model, optimizer, schedule and sparsifier, built alike on every rank."""
     run_dir = cfg.run_dir()
-    last_path = run_dir / "last.pt"
-    if resume and not last_path.is_file():
-        raise UserError(f"--resume: no checkpoint {last_path}; start the run without --resume")
-    if not resume and (run_dir / "metrics.csv").is_file():
-        raise UserError(f"{run_dir} already holds a run; pass --resume to continue it or --out NEW_DIR")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    problem = broadcast_object(run_dir_problem(run_dir, resume) if world.is_main else None, world)
+    if problem:
+        raise UserError(problem)
+    if world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            remove_partial_writes(run_dir)
 
     seed_everything(cfg.train.seed)
     entry = get_model_entry(cfg.model.name)
-    bundle = build_datasets(cfg, entry.input.mean, entry.input.std)
-    num_classes = len(bundle.classes)
+
+    def build_data() -> DataBundle:
+        if prepare is not None:
+            prepare(cfg)
+        return build_datasets(cfg, entry.input.mean, entry.input.std)
+
+    bundle = in_turns(world, build_data)
     model = create_model(
-        cfg.model.name, num_classes, size=cfg.model.size, width=cfg.model.width or None,
+        cfg.model.name, len(bundle.classes), size=cfg.model.size, width=cfg.model.width or None,
         dropout=cfg.model.dropout if cfg.model.dropout >= 0 else None,
     ).to(device)
     if cfg.model.pretrained and not resume:  # before masks are chosen: magnitude methods see these weights
@@ -219,13 +483,14 @@ def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = pri
 
         load_pretrained(model, cfg.model.pretrained, log=log)
     optimizer = make_optimizer(model, cfg.optim)
-    per_epoch = steps_per_epoch(len(bundle.train), cfg.train.batch_size)
+    per_epoch = steps_per_epoch(per_rank_items(len(bundle.train), world), cfg.train.batch_size)
     total_steps = per_epoch * cfg.train.epochs
     scheduler = make_scheduler(optimizer, cfg.optim, total_steps, per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp and device.type == "cuda")
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        # Unsharded on every rank: data-driven masks (SNIP) must come out the same everywhere.
         for clips, labels, _, _ in train_loader(bundle, cfg, -1, device):
             if clips is not None:
                 yield clips.to(device), labels.to(device)
@@ -240,89 +505,45 @@ def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = pri
                       example_input=example[0][:1], loss_fn=criterion, batches=batches,
                       run_dir=run_dir, log=log),
     )
-    del example
+    if world.is_distributed:
+        # Weights and masks are drawn above, alike on every rank; from here on each rank draws
+        # its own dropout / drop-path masks, as one process would for its larger batch.
+        seed_everything(cfg.train.seed * 1_000 + world.rank)
+    return TrainingJob(cfg, world, device, log, bundle, model, data_parallel(model, world, device), optimizer,
+                       scheduler, scaler, criterion, sparsifier)
 
-    start_epoch, step, best_top1 = 0, 0, -1.0
-    if resume:
-        state = load_checkpoint(last_path, device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        sparsifier.load_state_dict(state["sparsifier"])
-        set_rng_state(state["rng"])
-        start_epoch, step, best_top1 = state["epoch"], state["step"], state["best_top1"]
-        log(f"resumed {run_dir} at epoch {start_epoch} (step {step})")
-    else:
-        save_config(cfg, run_dir / "config.yaml")
-        atomic_write_json(run_dir / "sparsity.json", sparsifier.report())
-        log(sparsifier.format_report())
-    metrics = MetricsLog.load(run_dir / "metrics.csv", start_epoch)
-    log(f"training {cfg.model.name} ({cfg.sparse.method}) on {cfg.data.dataset}: {len(bundle.train)} train / "
-        f"{len(bundle.test)} test samples, {num_classes} classes, {cfg.train.epochs} epochs on {device}")
 
-    def checkpoint(epoch: int) -> dict[str, Any]:
-        return {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-            "sparsifier": sparsifier.state_dict(), "rng": rng_state(),
-            "epoch": epoch, "step": step, "best_top1": best_top1, "config": cfg.to_dict(),
-            "classes": bundle.classes,
-        }
+def run_dir_problem(run_dir: Path, resume: bool) -> str | None:
+    last = run_dir / "last.pt"
+    if resume and not (last.is_file() or previous_path(last).is_file()):
+        return f"--resume: no checkpoint {last}; start the run without --resume"
+    if not resume and (run_dir / "metrics.csv").is_file():
+        return f"{run_dir} already holds a run; pass --resume to continue it or --out NEW_DIR"
+    return None
 
-    for epoch in range(start_epoch, cfg.train.epochs):
-        started = time.time()
-        model.train()
-        loss_sum, correct, seen, skipped = 0.0, 0, 0, 0
-        loader = train_loader(bundle, cfg, epoch, device)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False, disable=None)
-        for clips, labels, _, bad in bar:
-            skipped += bad
-            if clips is None:
-                continue
-            clips, labels = clips.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            with torch.autocast(device.type, enabled=scaler.is_enabled()):
-                logits = model(clips)
-                loss = criterion(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            if cfg.optim.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            sparsifier.before_step(step)
-            scaler.step(optimizer)
-            scaler.update()
-            sparsifier.after_step(step)
-            scheduler.step()
-            step += 1
-            loss_sum += float(loss.detach()) * labels.numel()
-            correct += int((logits.argmax(-1) == labels).sum())
-            seen += labels.numel()
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-        row: dict[str, Any] = {
-            "epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
-            "lr": optimizer.param_groups[0]["lr"],
-        }
-        row.update(sparsifier.on_epoch_end(epoch))
-        is_last = epoch + 1 == cfg.train.epochs
-        if (epoch + 1) % cfg.train.eval_every == 0 or is_last:
-            acc = evaluate(model, bundle.test, bundle.classes, device, cfg.train.eval_batch_size,
-                           cfg.data.workers, desc="test")
-            row.update(test_top1=acc.top1, test_top5=acc.top5)
-            skipped += acc.skipped
-            # best.pt only from the final topology (GMP/GraNet/LTH/MEST pass through denser stages)
-            if acc.top1 > best_top1 and sparsifier.at_target_density:
-                best_top1 = acc.top1
-                save_checkpoint(run_dir / "best.pt", checkpoint(epoch + 1))
-        row.update(time_s=time.time() - started, skipped=skipped)
-        metrics.append(row)
-        save_checkpoint(last_path, checkpoint(epoch + 1))
-        log(_epoch_line(row))
-    skipped_total = sum(int(r.get("skipped") or 0) for r in metrics.rows)
-    if skipped_total:
-        print(f"warning: {skipped_total} undecodable videos were skipped (see 'skipped' in metrics.csv)",
-              file=sys.stderr)
-    return TrainResult(run_dir, best_top1, metrics.rows)
+
+def epoch_row(epoch: int, progress: EpochProgress, world: World, device: torch.device) -> dict[str, Any]:
+    """The epoch's training columns of metrics.csv, summed over ranks."""
+    loss_sum, correct, seen, skipped = sum_across_ranks(
+        [progress.loss_sum, progress.correct, progress.seen, progress.skipped], world, device)
+    return {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
+            "skipped": int(skipped)}
+
+
+def data_parallel(model: nn.Module, world: World, device: torch.device) -> nn.Module:
+    """DDP around ``model`` under torchrun; the sparsifier keeps working on ``model`` itself and
+    reads gradients after backward, when DDP has already averaged them."""
+    if not world.is_distributed:
+        return model
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def check_world_size(state: dict[str, Any], world: World, path: Path) -> None:
+    """Per-process batch size and data order depend on the number of processes."""
+    saved = int(state.get("world_size", 1))
+    if saved != world.size:
+        raise UserError(f"{path} was written by a job of {saved} process(es), this one has {world.size}; "
+                        f"resume with the same number (torchrun --nproc_per_node x --nnodes)")
 
 
 def _epoch_line(row: dict[str, Any]) -> str:

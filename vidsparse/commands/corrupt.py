@@ -2,6 +2,9 @@
 
     vidsparse corrupt --dataset ucf101 --data-root /data/UCF101 --out /data/UCF101-P --corruptions all
     vidsparse corrupt --preview video.avi --out grid.png [--preset mini-kinetics-c]
+
+An interrupted job (Ctrl-C, SIGTERM, even SIGKILL) resumes when run again with the same
+arguments: finished outputs are verified and kept, and the result equals an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -44,7 +47,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--out PATH is required (an output folder, or a .png with --preview)")
     if args.preview:
         return _run_preview(args)
-    return _run_job(args)
+    from vidsparse.interrupt import Terminated, sigterm_as_interrupt
+
+    try:
+        with sigterm_as_interrupt():
+            return _run_job(args)
+    except Terminated as stop:
+        print(f"vidsparse corrupt: {stop}", file=sys.stderr)
+        return stop.exit_code
 
 
 def _run_preview(args: argparse.Namespace) -> int:

@@ -3,7 +3,10 @@
 With --attack, accuracy under an FGSM or PGD attack is measured too (eval.json "adversarial").
 Corrupted inputs are made on the fly from each decoded test video (default), or read from a
 set written by 'vidsparse corrupt' (--corrupted-root). Finished results are reused when the
-command is run again with the same settings; an interrupted evaluation resumes.
+command is run again with the same settings; an interrupted (even killed) evaluation resumes.
+
+Under torchrun (torchrun --nproc_per_node 4 -m vidsparse.cli eval --run-dir RUN_DIR ...) the
+test samples are split across the processes; the numbers equal a single process's.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ def _fraction(text: str) -> float:
 def register(subparsers) -> None:
     parser = subparsers.add_parser("eval", help="evaluate a trained run (clean, corrupted, frequency)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, metavar="RUN_DIR", help="run directory made by 'vidsparse train'")
+    parser.add_argument("--run", "--run-dir", dest="run", required=True, metavar="RUN_DIR",
+                        help="run directory made by 'vidsparse train' (under torchrun spell it --run-dir: "
+                             "torchrun takes --run for its own --run-path)")
     parser.add_argument("--views", metavar="CLIPSxCROPS", help="test views per video, e.g. 10x3 (default: the run's)")
     parser.add_argument("--checkpoint", choices=["best", "last"], default="best")
     parser.add_argument("--device", default="auto")
@@ -74,6 +79,26 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Under torchrun every rank runs this; only rank 0 writes files and prints."""
+    import sys
+
+    from vidsparse.distributed import init_from_env, shutdown
+    from vidsparse.interrupt import Terminated, sigterm_as_interrupt
+    from vidsparse.train import resolve_device
+
+    try:
+        with sigterm_as_interrupt():
+            world, device = init_from_env(resolve_device(args.device))
+            try:
+                return _evaluate(args, str(device), world.is_main)
+            finally:
+                shutdown()
+    except Terminated as stop:
+        print(f"vidsparse eval: {stop}", file=sys.stderr)
+        return stop.exit_code
+
+
+def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
     from pathlib import Path
 
     from vidsparse.attacks import AttackSpec
@@ -82,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from vidsparse.eval_run import EvalRequest, family_map, run_eval
 
     request = EvalRequest(
-        run_dir=Path(args.run), views=parse_views(args.views), checkpoint=args.checkpoint, device=args.device,
+        run_dir=Path(args.run), views=parse_views(args.views), checkpoint=args.checkpoint, device=device,
         corruptions=args.corruptions, severities=args.severities, preset=args.preset, variant=args.variant,
         seed=args.seed, coherent=args.coherent,
         corrupted_root=Path(args.corrupted_root) if args.corrupted_root else None,
@@ -92,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         if args.attack else None,
     )
     results = run_eval(request)
-    print(format_results(results.data, family_map(results.corruptions)))
-    print(f"wrote {results.path} and {results.path.with_suffix('.csv')}")
+    if speak:
+        print(format_results(results.data, family_map(results.corruptions)))
+        print(f"wrote {results.path} and {results.path.with_suffix('.csv')}")
     return 0

@@ -31,6 +31,7 @@ FLAG_KEYS = {
     "deterministic": "train.deterministic",
     "device": "train.device",
     "out": "train.out",
+    "checkpoint_every": "train.checkpoint_every_steps",
 }
 
 
@@ -90,30 +91,50 @@ def register(subparsers) -> None:
         description="Train a model. With no flags: the small 3D CNN, densely, on the synthetic videos.",
     )
     add_config_arguments(parser)
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from last.pt (mid-epoch if it was saved there)")
+    parser.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+                        help="also save last.pt every STEPS optimizer steps (default: at epoch ends only)")
     parser.add_argument("--download", action="store_true",
                         help="cifar10/cifar100: download the dataset into --data-root first if it is missing")
     parser.set_defaults(func=run)
 
 
-def download_dataset(data) -> None:
+def check_download(data) -> None:
     """``--download``: only the CIFAR archives are public and small enough to fetch here."""
-    from vidsparse.data.images import CIFAR, download_cifar
+    from vidsparse.data.images import CIFAR
     from vidsparse.errors import UserError
 
     if data.dataset not in CIFAR:
         raise UserError(f"--download supports {', '.join(sorted(CIFAR))}; get {data.dataset} manually")
     if not data.root:
         raise UserError("--download needs --data-root PATH (where to put the dataset)")
-    download_cifar(data.dataset, data.root)
+
+
+def download_dataset(cfg) -> None:
+    """The download itself; ``train`` runs it one rank at a time per filesystem under torchrun."""
+    from vidsparse.data.images import download_cifar
+
+    download_cifar(cfg.data.dataset, cfg.data.root)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Under torchrun every rank runs this; only rank 0 prints."""
+    import sys
+
+    from vidsparse.distributed import current_world
+    from vidsparse.graceful_stop import TrainingInterrupted
     from vidsparse.train import train
 
     cfg = config_from_args(args)
     if args.download:
-        download_dataset(cfg.data)
-    result = train(cfg, resume=args.resume)
-    print(f"best test top-1 {result.best_top1:.4f}; run directory: {result.run_dir}")
+        check_download(cfg.data)
+    try:
+        result = train(cfg, resume=args.resume, prepare=download_dataset if args.download else None)
+    except TrainingInterrupted as stop:
+        if current_world().is_main:
+            print(stop, file=sys.stderr)
+        return stop.exit_code
+    if current_world().is_main:
+        print(f"best test top-1 {result.best_top1:.4f}; run directory: {result.run_dir}")
     return 0

@@ -1,0 +1,89 @@
+"""Stopping training on SIGINT/SIGTERM at a step boundary instead of wherever the signal lands.
+
+A cluster scheduler sends SIGTERM before it kills a job, and Ctrl-C sends SIGINT. Here both
+only raise a flag; the training loop checks it between steps (all DDP ranks agree on it),
+saves a mid-epoch checkpoint and raises ``TrainingInterrupted``. A second signal aborts at
+once (the last checkpoint on disk stays valid: checkpoints are written atomically).
+Jobs whose unit of work is small (corrupt, eval) instead turn SIGTERM into Ctrl-C
+(``vidsparse.interrupt``).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """A requested stop, after its checkpoint was saved.
+
+    A KeyboardInterrupt, so callers that do not know it (a sweep) still stop as on Ctrl-C.
+    """
+
+    def __init__(self, signum: int, epoch: int, step: int) -> None:
+        super().__init__(f"interrupted at epoch {epoch} step {step}; continue with --resume")
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """The shell convention for death by a signal: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + self.signum
+
+
+class StopSignals:
+    """Context manager: while active, SIGINT/SIGTERM set ``received`` instead of killing.
+
+    Handlers can only be installed from the main thread; elsewhere the signals keep their
+    default behaviour and ``received`` stays 0.
+    """
+
+    def __init__(self) -> None:
+        self.received = 0  # the first signal's number, 0 = none
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.received != 0
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        self._previous.clear()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # No printing here: the main thread may be inside a write to the same stream.
+        if self.received:
+            raise KeyboardInterrupt
+        self.received = signum
+
+
+WORKER_GRACE_S = 120
+
+
+def shield_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: keep loader workers alive through the stop signals.
+
+    Ctrl-C, and the SIGTERM that torchrun forwards, reach the whole process group, loader
+    workers included; a worker that dies of it breaks the loader before the main process
+    can finish its step and save. SIGINT is ignored. SIGTERM only arms an alarm (SIGALRM,
+    whose default action ends the process): a worker that the loader itself terminates
+    because it is stuck still exits, and the main process cannot hang waiting for it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_later)
+
+
+def _exit_later(signum: int, frame: FrameType | None) -> None:
+    remaining = signal.alarm(WORKER_GRACE_S)
+    if remaining:  # a repeated SIGTERM does not postpone the first one's alarm
+        signal.alarm(remaining)
