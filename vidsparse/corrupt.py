@@ -518,15 +518,16 @@ def image_folders(dataset: str, root: Path) -> tuple[Path, dict[str, list[Path]]
 def _load_image(path: Path, center_crop: int | None) -> torch.Tensor:
     from PIL import Image
 
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        if center_crop:
-            scale = 256 / min(image.size)
-            image = image.resize((max(center_crop, round(image.width * scale)),
-                                  max(center_crop, round(image.height * scale))), Image.BILINEAR)
-            left, top = (image.width - center_crop) // 2, (image.height - center_crop) // 2
-            image = image.crop((left, top, left + center_crop, top + center_crop))
-        return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
+    from vidsparse.data.image_io import open_rgb8
+
+    image = open_rgb8(path)
+    if center_crop:
+        scale = 256 / min(image.size)
+        image = image.resize((max(center_crop, round(image.width * scale)),
+                              max(center_crop, round(image.height * scale))), Image.BILINEAR)
+        left, top = (image.width - center_crop) // 2, (image.height - center_crop) // 2
+        image = image.crop((left, top, left + center_crop, top + center_crop))
+    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
 
 
 def _jpeg_name(name: str) -> str:

@@ -84,11 +84,10 @@ class ImageArrayDataset(Dataset):
 
 
 def read_image(path: Path) -> torch.Tensor:
-    """uint8 [3, H, W] RGB (Pillow: a matplotlib dependency; torchvision's image IO is deprecated)."""
-    from PIL import Image
+    """uint8 [3, H, W] RGB from any image mode (vidsparse.data.image_io: 16-bit >> 8, float rejected)."""
+    from vidsparse.data.image_io import read_rgb
 
-    with Image.open(path) as image:
-        return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
+    return read_rgb(path)
 
 
 class ImageFileDataset(Dataset):

@@ -448,8 +448,8 @@ class TrainingJob:
     def result(self) -> TrainResult:
         skipped = sum(int(r.get("skipped") or 0) for r in self.metrics.rows)
         if skipped and self.world.is_main:
-            print(f"warning: {skipped} undecodable videos were skipped (see 'skipped' in metrics.csv)",
-                  file=sys.stderr)
+            print(f"warning: {skipped} undecodable videos were skipped (see 'skipped' in metrics.csv; "
+                  "'vidsparse data check --data-root ROOT' lists them and why)", file=sys.stderr)
         return TrainResult(self.run_dir, self.best_top1, self.metrics.rows)
 
 

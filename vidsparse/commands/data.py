@@ -1,5 +1,5 @@
-"""``vidsparse data synth|check|download``: make the synthetic dataset; find undecodable videos;
-fetch CIFAR-10/100."""
+"""``vidsparse data synth|check|download``: make the synthetic dataset; report the files that
+train/eval/corrupt would skip or adjust; fetch CIFAR-10/100."""
 
 from __future__ import annotations
 
@@ -16,9 +16,21 @@ def register(subparsers) -> None:
     synth.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="synthetic sizes, e.g. --set classes=4 --set frames=32 (keys of data.synthetic)")
     synth.set_defaults(func=run_synth)
-    check = actions.add_parser("check", help="list videos that cannot be decoded")
+    check = actions.add_parser(
+        "check", help="list the videos and images train/eval/corrupt would skip (and why) or adjust",
+        description="Read every video and image under --data-root as training would and report, per problem "
+                    "kind, the files that are skipped and counted, and the files used with an adjustment "
+                    "(looped, downscaled, ...). Exit code 1 if any file would be skipped. "
+                    "Policies: docs/input-policies.md.")
     check.add_argument("--data-root", required=True, metavar="PATH")
     check.add_argument("--backend", default="auto", choices=["auto", "decord", "pyav"])
+    check.add_argument("--dataset", metavar="NAME",
+                       help="also parse this dataset's split files and report what they list but the disk lacks")
+    check.add_argument("--split", type=int, default=1, help="split number for --dataset (default 1)")
+    check.add_argument("--clip-len", type=int, default=16, help="frames per clip, to flag short videos (default 16)")
+    check.add_argument("--stride", type=int, default=2, help="frame stride within a clip (default 2)")
+    check.add_argument("--verbose", action="store_true",
+                       help="also list the files used with an adjustment (first few per kind)")
     check.set_defaults(func=run_check)
     download = actions.add_parser("download", help="download and extract CIFAR-10 or CIFAR-100 (python version)")
     download.add_argument("dataset", choices=["cifar10", "cifar100"])
@@ -51,25 +63,58 @@ def run_download(args: argparse.Namespace) -> int:
     return 0
 
 
+NOTE_EXAMPLES = 5  # files listed per note kind
+
+
 def run_check(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from vidsparse.data.video_io import VIDEO_EXTENSIONS, VideoDecodeError, read_clip
+    from vidsparse.data.build import describe_missing
+    from vidsparse.data.check import check_file, data_files, split_missing
+    from vidsparse.data.clips import clip_span
     from vidsparse.errors import UserError
 
     root = Path(args.data_root)
     if not root.is_dir():
         raise UserError(f"data root not found: {root}")
-    videos = sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
-    if not videos:
-        raise UserError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) under {root}")
-    bad: list[tuple[Path, str]] = []
-    for path in tqdm(videos, desc="checking", disable=None):
-        try:
-            read_clip(path, lambda n: [0, n - 1], args.backend)
-        except VideoDecodeError as err:
-            bad.append((path, str(err)))
-    for path, reason in bad:
-        print(f"UNDECODABLE {path}: {reason}")
-    print(f"{len(videos) - len(bad)} of {len(videos)} videos decode; {len(bad)} undecodable")
-    return 1 if bad else 0
+    if args.clip_len < 1 or args.stride < 1:
+        raise UserError("--clip-len and --stride must be at least 1")
+    missing, missing_names = split_missing(args.dataset, root, args.split) if args.dataset else (0, [])
+    files = data_files(root)
+    if not files:
+        raise UserError(f"no video or image files under {root}")
+    span = clip_span(args.clip_len, args.stride)
+    reports = [check_file(path, span, args.backend) for path in tqdm(files, desc="checking", disable=None)]
+    tally = _print_report(reports, args.verbose)
+    if missing:
+        print(f"{describe_missing(missing, missing_names, f'samples listed by the {args.dataset} split files')}; "
+              "train and eval skip them")
+    return 1 if tally.problems or missing else 0
+
+
+def _print_report(reports: list, verbose: bool):
+    """Problem files one per line, then counts per problem and per note kind; returns the Tally."""
+    from vidsparse.data.check import NOTES, PROBLEMS, Tally, is_video
+
+    for report in reports:
+        if report.problem:
+            print(f"UNDECODABLE [{report.problem}] {report.message}")
+    tally = Tally.of(reports)
+    for note in tally.notes if verbose else ():
+        noted = [r.path for r in reports if note in r.notes]
+        for path in noted[:NOTE_EXAMPLES]:
+            print(f"NOTE [{note}] {path}")
+        if len(noted) > NOTE_EXAMPLES:
+            print(f"NOTE [{note}] ... and {len(noted) - NOTE_EXAMPLES} more")
+    for kind, count in sorted(tally.problems.items()):
+        print(f"  {count:>6}  skipped  {kind:<17} {PROBLEMS[kind]}")
+    for note, count in sorted(tally.notes.items()):
+        print(f"  {count:>6}  used     {note:<17} {NOTES[note]}")
+    if tally.notes and not verbose:
+        print("  (--verbose lists the files used with an adjustment)")
+    for label, verb, bad_word, group in (("videos", "decode", "undecodable", [r for r in reports if is_video(r)]),
+                                         ("images", "read", "unreadable", [r for r in reports if not is_video(r)])):
+        bad = sum(1 for r in group if r.problem)
+        if group:
+            print(f"{len(group) - bad} of {len(group)} {label} {verb}; {bad} {bad_word}")
+    return tally

@@ -41,14 +41,30 @@ def build_scoring_dataset(cfg, mean, std) -> Dataset:
     return SCORING_BUILDERS[spec.kind](cfg, spec, mean, std)
 
 
-def _check_splits(data, train, test, missing: int, what: str) -> int:
+def missing_on_disk(split) -> tuple[int, list[str]]:
+    """How many samples a split names but the disk lacks, and their names when known (videos)."""
+    missing = getattr(split, "missing", 0)
+    return (missing, []) if isinstance(missing, int) else (len(missing), list(missing))
+
+
+def describe_missing(count: int, names: list[str], what: str) -> str:
+    """'3 videos listed in the split files are missing on disk (a.avi, b.avi, ...)'."""
+    examples = f" ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})" if names else ""
+    return f"{count} {what} are missing on disk{examples}"
+
+
+def _check_splits(data, train, test, what: str) -> int:
     """Refuse an empty split; warn about (and return the count of) samples absent on disk."""
     for part, split in (("train", train), ("test", test)):
         if not len(split):
-            raise UserError(f"the {part} split of {data.dataset} at {data.root or 'the default root'} is empty")
-    if missing:
-        print(f"warning: {missing} {what} are missing on disk (skipped)", file=sys.stderr)
-    return missing
+            count, names = missing_on_disk(split)
+            why = f" ({describe_missing(count, names, what)})" if count else ""
+            raise UserError(f"the {part} split of {data.dataset} at {data.root or 'the default root'} is empty{why}")
+    (train_count, train_names), (test_count, test_names) = missing_on_disk(train), missing_on_disk(test)
+    if train_count + test_count:
+        print(f"warning: {describe_missing(train_count + test_count, train_names + test_names, what)}; skipped",
+              file=sys.stderr)
+    return train_count + test_count
 
 
 def _clip_transform(data, mean, std) -> ClipTransform:
@@ -58,8 +74,7 @@ def _clip_transform(data, mean, std) -> ClipTransform:
 def _build_video(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> DataBundle:
     data = cfg.data
     train_list, test_list = spec.lists(data)
-    missing = _check_splits(data, train_list, test_list, len(train_list.missing) + len(test_list.missing),
-                            "videos listed in the split files")
+    missing = _check_splits(data, train_list, test_list, "videos listed in the split files")
     clips, crops = test_views or (data.test_clips, data.test_crops)
     transform = _clip_transform(data, mean, std)
     train = VideoClipDataset(
@@ -100,8 +115,7 @@ def _build_image(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> Da
 
     data = cfg.data
     train_split, test_split = spec.lists(data)
-    missing = _check_splits(data, train_split, test_split, train_split.missing + test_split.missing,
-                            "images named in the annotations")
+    missing = _check_splits(data, train_split, test_split, "images named in the annotations")
     size = _image_size(cfg)
     crop = AUGMENTATIONS.get(data.dataset, padded_crop(0))
     train = ImageDataset(train_split, size, mean, std, train=True, crop=crop, hflip=data.hflip, seed=cfg.train.seed)

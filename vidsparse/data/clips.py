@@ -1,7 +1,9 @@
 """Clip sampling in frames: ``clip_len`` frames ``stride`` apart, as in mmaction2/pytorchvideo.
 
 Videos shorter than a clip's span are looped (frame indices wrap around), which keeps real
-motion in the clip instead of freezing on the last frame.
+motion in the clip instead of freezing on the last frame (the documented policy in
+docs/input-policies.md; a one-frame video gives a still clip). Indices count the frames stored
+in the file, so variable-frame-rate videos are sampled by frame, not by time.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Each reader returns a (train, test) pair of image sources: ``ArrayImages`` (the 
 memory, as CIFAR pickles and the digits come) or ``FileImages`` (one file per image, read on
 demand). ``ImageDataset`` turns either into ``(tensor [C, H, W], label, index)`` samples, with
 augmentation drawn from a generator seeded by (epoch seed, index) exactly like the video
-datasets, so a run is reproducible with any number of workers. An unreadable image gives None,
-which ``collate_skipping`` drops and counts.
+datasets, so a run is reproducible with any number of workers. Files of any mode become 8-bit RGB
+(``vidsparse.data.image_io``); an unreadable or rejected image gives None, which
+``collate_skipping`` drops and counts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import os
 import pickle
 import shutil
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from http.client import HTTPException
@@ -25,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from vidsparse.data.image_io import read_rgb
 from vidsparse.data.video_dataset import sample_generator
 from vidsparse.errors import UserError
 from vidsparse.image_robustness import IMAGE_EXTENSIONS, ImageArrays, ImageTransform
@@ -76,14 +79,20 @@ class FileImages:
 
     def to_arrays(self) -> ImageArrays:
         """All readable images stacked in memory (they must share one size, as Tiny-ImageNet's do)."""
-        images, labels, ids = [], [], []
+        images, labels, ids, unreadable = [], [], [], []
         for k, (path, label) in enumerate(self.items):
             try:
                 images.append(self.read(k).permute(1, 2, 0).numpy())
-            except Exception:
-                continue  # unreadable: left out of the test set, like a skipped sample
+            except Exception as err:  # unreadable: left out of the test set, like a skipped sample
+                unreadable.append(f"{path.name} ({str(err).splitlines()[0] if str(err) else type(err).__name__})")
+                continue
             labels.append(label)
             ids.append(f"{self.classes[label]}/{path.name}")
+        if unreadable:
+            print(f"warning: {len(unreadable)} test images cannot be read and are left out: "
+                  f"{', '.join(unreadable[:3])}{', ...' if len(unreadable) > 3 else ''}", file=sys.stderr)
+        if not images:
+            raise UserError("no readable test image; run 'vidsparse data check --data-root ROOT' to see why")
         shapes = {im.shape for im in images}
         if len(shapes) != 1:
             raise UserError(f"test images have {len(shapes)} different sizes; resize them to one size first")
@@ -91,21 +100,6 @@ class FileImages:
 
 
 ImageSplit = ArrayImages | FileImages
-
-
-def read_rgb(path: Path) -> torch.Tensor:
-    """uint8 [3, H, W]; grayscale, palette, RGBA, CMYK and 16-bit images are converted to RGB."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            values = np.asarray(image, dtype=np.float64)
-            peak = 65535.0 if values.max(initial=0) > 255 else 255.0
-            gray = np.clip(values / peak * 255 + 0.5, 0, 255).astype(np.uint8)
-            array = np.repeat(gray[..., None], 3, axis=-1)
-        else:
-            array = np.asarray(image.convert("RGB"))
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -303,13 +297,15 @@ def read_tinyimagenet(cfg) -> tuple[FileImages, FileImages]:
             raise UserError(f"tinyimagenet: class folder {folder} not found; {layout}")
         train_items += [(p, lookup[wnid]) for p in _image_files(folder)]
     test_items, missing, ids = [], 0, []
-    for line in annotations.read_text().splitlines():
+    for number, line in enumerate(annotations.read_text().splitlines(), 1):
         fields = line.split()
-        if len(fields) < 2:
+        if not fields:
             continue
+        if len(fields) < 2:
+            raise UserError(f"{annotations}:{number}: expected 'image.JPEG <wnid> ...', got {line!r}")
         name, wnid = fields[0], fields[1]
         if wnid not in lookup:
-            raise UserError(f"{annotations}: class {wnid} of {name} is not in wnids.txt")
+            raise UserError(f"{annotations}:{number}: class {wnid} of {name} is not in wnids.txt")
         path = root / "val" / "images" / name
         if path.is_file():
             test_items.append((path, lookup[wnid]))

@@ -1,7 +1,9 @@
 """Official split files in, ``(path, label)`` lists out (labels from 0), as mmaction2 does.
 
-Each parser checks the layout and raises a one-line UserError naming what is missing.
-Videos named in a split file but absent on disk are reported (counted), not silently used.
+Each parser checks the layout and raises a one-line UserError naming the file, the line and the
+fix for a malformed line or an unknown class. Videos named in a split file but absent on disk are
+collected in ``VideoList.missing``; the dataset builder warns about them (how many, the first few)
+and skips them (docs/input-policies.md).
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ def _require_root(root: Path) -> None:
         raise UserError(f"data root not found: {root} (pass --data-root PATH)")
 
 
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a text file; expected a split list with one video per line") from None
+
+
+def _lines(path: Path) -> list[tuple[int, list[str]]]:
+    """(line number, whitespace-separated fields) of the non-blank lines of a text file."""
+    return [(number, line.split()) for number, line in enumerate(_text(path).splitlines(), 1) if line.strip()]
+
+
 def _resolve(root: Path, rel: str, bases: tuple[str, ...] = ("", "UCF-101")) -> Path | None:
     for base in bases:
         candidate = root / base / rel if base else root / rel
@@ -52,24 +66,26 @@ def ucf101_split(root: str | os.PathLike, split: int, part: str) -> VideoList:
                 f"missing split file {required}; expected the official ucfTrainTestlist/ folder in the data root"
             )
     classes: list[str] = []
-    for line in class_file.read_text().splitlines():
-        if line.strip():
-            index, name = line.split()
-            if int(index) != len(classes) + 1:
-                raise UserError(f"{class_file}: class indices must run 1..N in order (line {line!r})")
-            classes.append(name)
+    for number, fields in _lines(class_file):
+        if len(fields) != 2 or not fields[0].isdigit():
+            raise UserError(f"{class_file}:{number}: expected 'index ClassName', got {' '.join(fields)!r}")
+        if int(fields[0]) != len(classes) + 1:
+            raise UserError(f"{class_file}:{number}: class indices must run 1..N in order, got {fields[0]}")
+        classes.append(fields[1])
     lookup = {name.lower(): i for i, name in enumerate(classes)}
     items, missing = [], []
-    for line in split_file.read_text().splitlines():
-        if not line.strip():
-            continue
-        rel = line.split()[0]
+    for number, fields in _lines(split_file):
+        if len(fields) > 2 or (len(fields) == 2 and not fields[1].isdigit()):
+            raise UserError(f"{split_file}:{number}: expected 'Class/video.avi [label]', got {' '.join(fields)!r}")
+        rel = fields[0]
         cls = rel.split("/")[0]
         if cls.lower() not in lookup:
-            raise UserError(f"{split_file}: class {cls!r} of {rel} is not in classInd.txt")
+            raise UserError(f"{split_file}:{number}: class {cls!r} of {rel} is not in {class_file.name}; "
+                            "fix the line or add the class")
         label = lookup[cls.lower()]
-        if len(line.split()) > 1 and int(line.split()[1]) - 1 != label:
-            raise UserError(f"{split_file}: label of {rel} disagrees with its class folder")
+        if len(fields) == 2 and int(fields[1]) - 1 != label:
+            raise UserError(f"{split_file}:{number}: label {fields[1]} of {rel} disagrees with its class folder "
+                            f"({cls} is {label + 1} in {class_file.name})")
         path = _resolve(root, rel)
         if path is None:
             missing.append(rel)
@@ -103,12 +119,9 @@ def hmdb51_split(root: str | os.PathLike, split: int, part: str) -> VideoList:
     items, missing = [], []
     for label, cls in enumerate(classes):
         split_file = next(p for p in split_files if p.name == f"{cls}_test_split{split}.txt")
-        for line in split_file.read_text().splitlines():
-            parts = line.split()
+        for number, parts in _lines(split_file):
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-                if line.strip():
-                    raise UserError(f"{split_file}: expected 'name.avi 0|1|2', got {line!r}")
-                continue
+                raise UserError(f"{split_file}:{number}: expected 'name.avi 0|1|2', got {' '.join(parts)!r}")
             if parts[1] != HMDB_PART[part]:
                 continue
             path = _resolve(root, f"{cls}/{parts[0]}", ("", "hmdb51_org", "videos"))
@@ -142,7 +155,7 @@ def list_file(path: str | os.PathLike, root: str | os.PathLike | None = None) ->
         raise UserError(f"missing list file {path}; expected lines 'relative/path.mp4 label'")
     base = Path(root) if root else path.parent
     items, missing, max_label = [], [], -1
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -12,6 +12,16 @@ import torch
 import torch.nn.functional as F
 
 
+FLOAT_CHUNK_ELEMENTS = 1 << 24  # frames converted to float at once: at most 64 MB before resizing
+
+
+def _to_float_resized(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    video = frames.permute(0, 3, 1, 2).float().div_(255)
+    if size != tuple(video.shape[-2:]):
+        video = F.interpolate(video, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return video
+
+
 @dataclass(frozen=True)
 class ClipTransform:
     resize: int  # short side after resizing
@@ -21,14 +31,18 @@ class ClipTransform:
     hflip: bool = False
 
     def _resize(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 [T, H, W, C] -> float [T, C, H', W'] in [0, 1] with the short side = resize."""
-        video = frames.permute(0, 3, 1, 2).float().div_(255)
-        h, w = video.shape[-2:]
+        """uint8 [T, H, W, C] -> float [T, C, H', W'] in [0, 1] with the short side = resize.
+
+        Large clips are converted a few frames at a time: the float copy of a full-size clip is
+        4x its uint8 size, and resizing frame by frame gives bit-identical results.
+        """
+        h, w = frames.shape[1:3]
         scale = self.resize / min(h, w)
         size = (max(self.crop, round(h * scale)), max(self.crop, round(w * scale)))
-        if size != (h, w):
-            video = F.interpolate(video, size=size, mode="bilinear", align_corners=False, antialias=True)
-        return video
+        step = max(1, FLOAT_CHUNK_ELEMENTS // frames[0].numel())
+        if step >= frames.shape[0]:
+            return _to_float_resized(frames, size)
+        return torch.cat([_to_float_resized(frames[i : i + step], size) for i in range(0, frames.shape[0], step)])
 
     def _finish(self, video: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.mean, dtype=video.dtype).view(1, 3, 1, 1)
