@@ -8,8 +8,7 @@
 #   - resnet18_cifar (width 8) on scikit-learn's digits (1,437 train / 360 test), on all 19 CIFAR-10-C
 #     corruptions.
 # Sizes are chosen so the 117 runs, 10,890 corrupted evaluations and the report fit in one hour on
-# a 2-core CPU: the transformer sweep runs on one core while the 3D CNN and then the digits sweep
-# run on the other. Everything is seeded and deterministic on the CPU, so a re-run reproduces the
+# a 2-core CPU: each core takes half of the transformer sweep, then the 3D CNN or the digits sweep. Everything is seeded and deterministic on the CPU, so a re-run reproduces the
 # numbers; an interrupted run continues where it stopped (sweeps skip finished runs).
 #
 #   bash scripts/reproduce_small.sh            # after `bash scripts/setup.sh`
@@ -30,23 +29,25 @@ export OMP_NUM_THREADS=1  # one core per sweep: these tiny models gain little fr
 started=$(date +%s)
 elapsed() { local s=$(( $(date +%s) - started )); printf '%d min %02d s' $((s / 60)) $((s % 60)); }
 
-sweep() {  # sweep NAME: run configs/sweeps/study-NAME.yaml into $OUT/NAME, logging to $OUT/logs/NAME.log
-    if "$VIDSPARSE" sweep --grid "configs/sweeps/study-$1.yaml" --out-root "$OUT/$1" > "$OUT/logs/$1.log" 2>&1; then
-        echo "[$(elapsed)] $1: done"
+sweep() {  # sweep NAME [I/N]: configs/sweeps/study-NAME.yaml (or its I-th of N shards) into $OUT/NAME
+    local log="$OUT/logs/$1${2:+-shard${2%/*}}.log"
+    if "$VIDSPARSE" sweep --grid "configs/sweeps/study-$1.yaml" --out-root "$OUT/$1" ${2:+--shard "$2"} > "$log" 2>&1; then
+        echo "[$(elapsed)] $1 ${2:+(shard $2) }done"
     else
-        echo "[$(elapsed)] $1: FAILED, see $OUT/logs/$1.log" >&2
+        echo "[$(elapsed)] $1 ${2:+(shard $2) }FAILED, see $log" >&2
         return 1
     fi
 }
 
 echo "study: 3 sweeps of 39 runs into $OUT (progress: tail -f $OUT/logs/*.log)"
-sweep synthetic32-vit_conv_small &
-transformer=$!
-{ sweep synthetic32-r3d_small && sweep digits-resnet18_cifar; } &
-cnn_then_digits=$!
+# The transformer's runs are the longest: half of them on each core, then one smaller sweep each.
+{ sweep synthetic32-vit_conv_small 1/2 && sweep digits-resnet18_cifar; } &
+core1=$!
+{ sweep synthetic32-vit_conv_small 2/2 && sweep synthetic32-r3d_small; } &
+core2=$!
 status=0
-wait "$transformer" || status=1
-wait "$cnn_then_digits" || status=1
+wait "$core1" || status=1
+wait "$core2" || status=1
 [ "$status" -eq 0 ] || exit 1
 
 runs=()

@@ -87,6 +87,20 @@ def test_print_gives_one_runnable_train_command_per_run(synthetic_root: Path, tm
     assert (out / "synthetic-r3d_small-dense-seed1" / "last.pt").is_file()
 
 
+def test_shards_split_the_runs_without_overlap_and_skip_the_report(synthetic_root: Path, tmp_path: Path, capsys):
+    grid = write_grid(tmp_path / "grid.yaml", synthetic_root, GRID)
+    shards = []
+    for index in (1, 2, 3):
+        assert main(["sweep", "--grid", str(grid), "--out-root", str(tmp_path), "--print", "--shard", f"{index}/3"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert not any(line.startswith("vidsparse report") for line in lines)
+        shards.append({Path(line.split("--out ")[1]).name for line in lines if line.startswith("vidsparse train ")})
+    assert [len(s) for s in shards] == [2, 2, 2] and set().union(*shards) == RUN_NAMES
+    with pytest.raises(SystemExit):
+        main(["sweep", "--grid", str(grid), "--shard", "4/3"])
+    assert "write I/N" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("grid,message", [
     ({"optim.lrr": [0.1]}, "unknown config key 'optim.lrr'"),
     ({"sparse.method": "rigl"}, "needs a non-empty list"),

@@ -14,7 +14,20 @@ def register(subparsers) -> None:
                         help="where the run directories and report/ go (default runs/<grid file name>)")
     parser.add_argument("--print", action="store_true", dest="print_only",
                         help="print one command per line (train, eval, report) instead of running them")
+    parser.add_argument("--shard", metavar="I/N", type=parse_shard,
+                        help="run only every N-th run starting at the I-th (1-based), e.g. 1/2 and 2/2 on two "
+                             "machines or cores; no report (run 'vidsparse report' once all shards are done)")
     parser.set_defaults(func=run)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        index, count = 0, 0
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"{text!r}: write I/N with 1 <= I <= N, e.g. --shard 1/2")
+    return index, count
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
     spec = load_sweep(args.grid)
     out_root = Path(args.out_root) if args.out_root else Path("runs") / Path(args.grid).stem
     runs = expand(spec, out_root)
+    if args.shard:
+        index, count = args.shard
+        runs = runs[index - 1 :: count]
+        spec.report = False
     if args.print_only:
         print("\n".join(commands(spec, runs, out_root)))
         return 0
