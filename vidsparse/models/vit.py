@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
+from vidsparse.models.resnet3d import BasicBlock3d
 from vidsparse.models.registry import IMAGENET_MEAN, IMAGENET_STD, InputSpec, pick_size, register_model
 from vidsparse.models.transformer import (PatchEmbed, ViTSize, init_vit_weights, make_blocks, resize_pos_embed,
                                           sinusoid_table)
@@ -71,12 +74,22 @@ def deit_base(num_classes: int, size: str = "", width: int | None = None, dropou
 
 class TubeletViT(nn.Module):
     """ViT over [B, C, T, H, W] clips cut into t x p x p tubelets (VideoMAE's fine-tuning model):
-    fixed sinusoidal positions, joint space-time attention, mean-pooled tokens."""
+    fixed sinusoidal positions, joint space-time attention, mean-pooled tokens.
+
+    ``learned_grid`` (T, H, W) replaces the sinusoids by learned positions, small at init. Trained
+    from scratch on little data this matters: the sinusoids' mean over tokens is a large constant
+    in the pooled features, which buries the class signal and stalls the start of training.
+    """
 
     def __init__(self, num_classes: int, cfg: ViTSize, tubelet: int = 2, dropout: float = 0.0,
-                 stem: nn.Module | None = None) -> None:
+                 stem: nn.Module | None = None, learned_grid: tuple[int, int, int] | None = None) -> None:
         super().__init__()
         self.patch_embed = stem or PatchEmbed(cfg.dim, (tubelet, cfg.patch, cfg.patch))
+        self.pos_grid = learned_grid
+        self.pos_embed = None
+        if learned_grid is not None:
+            self.pos_embed = nn.Parameter(torch.zeros(1, math.prod(learned_grid), cfg.dim))
+            nn.init.trunc_normal_(self.pos_embed, std=0.02)
         self.blocks = make_blocks(cfg)
         self.fc_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.head_drop = nn.Dropout(dropout)
@@ -84,8 +97,11 @@ class TubeletViT(nn.Module):
         init_vit_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:
-        x, _ = self.patch_embed(x)
-        x = x + sinusoid_table(x.shape[1], x.shape[2], x.device, x.dtype)
+        x, grid = self.patch_embed(x)
+        if self.pos_embed is None:
+            x = x + sinusoid_table(x.shape[1], x.shape[2], x.device, x.dtype)
+        else:
+            x = x + resize_pos_embed(self.pos_embed, self.pos_grid, grid)
         for block in self.blocks:
             x = block(x)
         return self.head(self.head_drop(self.fc_norm(x.mean(dim=1))))
@@ -116,22 +132,24 @@ def vit_b_tubelet(num_classes: int, size: str = "", width: int | None = None,
 
 
 
-class ConvStem(nn.Module):
-    """Tokens from two overlapping 3x3x3 convolutions instead of one patchify convolution.
+class ResidualStem(nn.Module):
+    """Tokens from a small 3D-convolution trunk instead of one patchify convolution (a hybrid
+    ViT, as in Dosovitskiy et al. 2021 and "early convolutions help transformers see better",
+    Xiao et al. 2021).
 
-    The token grid matches 2x4x4 tubelets, but local filters give a small transformer the
-    inductive bias it needs to learn motion from a few hundred clips ("early convolutions
-    help transformers see better", Xiao et al. 2021).
+    The first two stages of ``r3d_small`` (stride 2 in time, 4 in space) give each token a
+    receptive field wide enough to see motion, which a transformer trained from scratch on a
+    few hundred clips does not learn in a CPU budget from single-layer patch embeddings.
     """
 
-    def __init__(self, dim: int, in_channels: int = 3) -> None:
+    def __init__(self, dim: int, width: int = 16, in_channels: int = 3) -> None:
         super().__init__()
-        mid = dim // 2
         self.proj = nn.Sequential(
-            nn.Conv3d(in_channels, mid, 3, stride=(1, 2, 2), padding=1, bias=False), nn.BatchNorm3d(mid),
-            nn.ReLU(inplace=True),
-            nn.Conv3d(mid, dim, 3, stride=2, padding=1, bias=False), nn.BatchNorm3d(dim), nn.ReLU(inplace=True),
-            nn.Conv3d(dim, dim, 1),
+            nn.Conv3d(in_channels, width, (3, 5, 5), stride=(1, 2, 2), padding=(1, 2, 2), bias=False),
+            nn.BatchNorm3d(width), nn.ReLU(inplace=True),
+            BasicBlock3d(width, width, (1, 1, 1)),
+            BasicBlock3d(width, 2 * width, (2, 2, 2)),
+            nn.Conv3d(2 * width, dim, 1),
         )
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
@@ -139,14 +157,16 @@ class ConvStem(nn.Module):
         return x.flatten(2).transpose(1, 2), tuple(x.shape[2:])
 
 
-VIT_CONV_SMALL = ViTSize(dim=64, depth=4, heads=4, patch=4, drop_path=0.0)  # patch: the stem's 4x4 stride
+VIT_CONV_SMALL = ViTSize(dim=64, depth=2, heads=4, patch=4, drop_path=0.0)  # patch: the stem's 4x4 stride
 VIT_CONV_SMALL_INPUT = InputSpec(frames=8, size=32, tiny=(4, 32))
 
 
 @register_model("vit_conv_small", "video-transformer", VIT_CONV_SMALL_INPUT)
 def vit_conv_small(num_classes: int, size: str = "", width: int | None = None,
                    dropout: float | None = None) -> nn.Module:
-    """Small video ViT for CPU training: 3D-convolution stem, 4 joint space-time blocks of 64-d
-    (tiny = 16-d, 1 block)."""
+    """Small hybrid video transformer for CPU training: a 2-stage 3D-conv trunk, then 2 joint
+    space-time attention blocks of 64-d (tiny = 16-d, 1 block)."""
     cfg = pick_size(size, VIT_CONV_SMALL, TUBELET_TINY_CONFIG).with_width(width, "vit_conv_small")
-    return TubeletViT(num_classes, cfg, dropout=dropout or 0.0, stem=ConvStem(cfg.dim))
+    spec = VIT_CONV_SMALL_INPUT.for_size(size)
+    grid = (spec.frames // 2, spec.size // 4, spec.size // 4)  # the stem's strides: 2 in time, 4 in space
+    return TubeletViT(num_classes, cfg, dropout=dropout or 0.0, stem=ResidualStem(cfg.dim, width=pick_size(size, 16, 4)), learned_grid=grid)
