@@ -7,9 +7,11 @@ behaviour, fresh noise on every frame) or one for the whole clip, broadcast over
 
 from __future__ import annotations
 
-import math
+import functools
 
 import torch
+
+from corruptions import poisson as _poisson
 
 
 def draws(x: torch.Tensor, coherent: bool) -> int:
@@ -38,34 +40,44 @@ def integers(low: int, high: int, shape: tuple[int, ...], generator: torch.Gener
     return torch.randint(low, high, shape, generator=generator, device=generator.device)
 
 
-def poisson(rate: torch.Tensor, generator: torch.Generator, coherent: bool) -> torch.Tensor:
-    """Poisson counts for ``rate`` [T, C, H, W]; coherent=True shares one uniform per pixel.
+def poisson(x: torch.Tensor, scale: float, generator: torch.Generator, coherent: bool) -> torch.Tensor:
+    """Exact Poisson counts of rate x * scale for x [T, C, H, W] >= 0 (corruptions.poisson).
 
-    Fresh draws use torch.poisson (exact). A coherent clip needs the *same* randomness on every
-    frame while the rate may change, so each count is the Poisson quantile of one shared
-    uniform: exact inversion below a rate of 30, the Cornish-Fisher corrected normal quantile
-    above (its error in the count distribution is < 1% there).
+    An 8-bit image (x = v / 255, what corruptions.apply passes) has at most 256 rates, so each
+    draw is one lookup in their cached inverse-CDF table. Other input takes the general sampler,
+    frame by frame, so that a clip consumes the generator as its frames one after another do.
+    coherent=True draws one uniform per pixel and takes each frame's quantile of it: the count
+    follows the rate while the randomness stays fixed.
     """
-    if not coherent:
-        return torch.poisson(rate, generator=generator)
-    u = uniform((1, *rate.shape[1:]), generator, dtype=torch.float64).expand_as(rate)
-    lam = rate.double()
-    z = math.sqrt(2) * torch.erfinv(2 * u - 1)
-    counts = torch.floor(lam + lam.sqrt() * z + (z * z - 1) / 6 + 0.5).clamp_(min=0)
-    small = lam < 30
-    if small.any():
-        lam_s, u_s = lam[small], u[small]
-        term = torch.exp(-lam_s)
-        cdf, k = term.clone(), torch.zeros_like(lam_s)
-        for i in range(1, 100):  # P(count >= 100 | rate < 30) < 1e-20
-            above = u_s > cdf
-            if not above.any():
-                break
-            k += above
-            term = term * lam_s / i
-            cdf += term
-        counts[small] = k
-    return counts.to(rate.dtype)
+    levels = _eight_bit_levels(x)
+    if levels is not None:
+        table = _eight_bit_table(float(scale), x.dtype, x.device)
+        if coherent:
+            return table.quantile(levels, _poisson.uniform_bits(field_shape(x, True), generator), x.dtype)
+        return table.sample(levels, generator, x.dtype)
+    rate = x * scale
+    if coherent:
+        return _poisson.quantile(_poisson.uniform_bits(field_shape(x, True), generator), rate)
+    return torch.stack([_poisson.sample(frame, generator) for frame in rate])
+
+
+def _eight_bit_levels(x: torch.Tensor) -> torch.Tensor | None:
+    """v (uint8) when every value of x is exactly v / 255 for an integer v in [0, 255], else None."""
+    flat = x.reshape(-1)
+    levels = torch.empty(flat.shape, dtype=torch.uint8, device=x.device)
+    for part in _poisson.blocks(flat.numel(), x.device):  # block-sized temporaries (see blocks)
+        level = flat[part].mul(255).round_()
+        low, high = level.aminmax()
+        if not (bool(low >= 0) and bool(high <= 255) and torch.equal(level.div(255), flat[part])):
+            return None
+        levels[part] = level
+    return levels.view(x.shape)
+
+
+@functools.lru_cache(maxsize=16)
+def _eight_bit_table(scale: float, dtype: torch.dtype, device: torch.device) -> _poisson.LevelTable:
+    """Inverse CDFs of the 256 rates (v / 255) * scale, computed exactly as x * scale computes them."""
+    return _poisson.LevelTable.build(torch.arange(256, dtype=dtype, device=device).div(255).mul(scale))
 
 
 def plasma_fractal(count: int, size: int, decay: float, generator: torch.Generator) -> torch.Tensor:

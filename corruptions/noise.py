@@ -23,7 +23,7 @@ def gaussian_noise(x: torch.Tensor, param: float, generator: torch.Generator, *,
 def shot_noise(x: torch.Tensor, param: float, generator: torch.Generator, *, coherent: bool = False) -> torch.Tensor:
     """Photon noise: Poisson(x * lambda) / lambda, lambda = ``param`` photons at full scale."""
     photons = float(param)
-    return (_random.poisson(x * photons, generator, coherent) / photons).clamp_(0, 1)
+    return _random.poisson(x, photons, generator, coherent).div_(photons).clamp_(0, 1)
 
 
 def impulse_noise(x: torch.Tensor, param: float, generator: torch.Generator, *, coherent: bool = False) -> torch.Tensor:
