@@ -24,7 +24,7 @@ from vidsparse.distributed import World, shard_with_padding
 from vidsparse.train import epoch_order
 
 # torchrun entry: runs `vidsparse <args>` once per argument list in RUNS.json (one launch, so the
-# process group is also created and destroyed twice) and saves what each rank did per run.
+# second job reuses the process group the first one created) and saves what each rank did per run.
 ENTRY = '''
 import json, os, sys
 import vidsparse.checkpoint, vidsparse.io_utils, vidsparse.sparse.sparsifier, vidsparse.train
@@ -61,7 +61,12 @@ def launch_two_ranks(tmp_path: Path, runs: list[list[str]]) -> subprocess.Comple
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(tmp_path / "entry.py"), str(tmp_path / "runs.json")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode:  # the first failing rank's own error, not only the launcher's summary
+        first = next((line for line in done.stderr.splitlines() if "Error" in line and "[rank" in line), "")
+        done.stderr = f"first rank error: {first}\n...{done.stderr[-2500:]}"
+        (tmp_path / "stderr.txt").write_text(done.stderr)
+    return done
 
 
 def test_two_rank_training_keeps_masks_identical_and_only_rank_0_writes(

@@ -7,6 +7,7 @@ same code path as before and give the same numbers.
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 from contextlib import contextmanager
@@ -71,6 +72,7 @@ def init_from_env(device: torch.device) -> tuple[World, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        atexit.register(shutdown)
     return current_world(), device
 
 
@@ -111,18 +113,20 @@ def barrier(world: World) -> None:
 def process_group(device: torch.device) -> Iterator[tuple[World, torch.device]]:
     """``init_from_env`` for the length of one job.
 
-    On a normal exit every rank meets at a barrier (so no rank tears the group down while
-    another still talks to it) and the group is destroyed if this call created it; after an
-    error it is only destroyed, since waiting for a rank that may have failed would hang.
+    On a normal exit every rank meets at a barrier and the group stays up for the next job in
+    this process (destroyed at exit): re-creating it would let a fast rank read a slow rank's
+    address of the old group from torchrun's store and fail to connect. After an error the
+    group is destroyed at once, since waiting for a rank that may have failed would hang.
     """
     created = launched_by_torchrun() and not dist.is_initialized()
     world, device = init_from_env(device)
     try:
         yield world, device
         barrier(world)
-    finally:
+    except BaseException:
         if created:
             shutdown()
+        raise
 
 
 def shard_with_padding(order: list[int], world: World) -> list[int]:
