@@ -220,16 +220,17 @@ def apply(
     seed / video_id / generator: see the module docstring.
     fps: the source frame rate (codec corruptions; frame_rate needs it), default 30.
     """
-    arguments = dict(name=name, severity=severity, seed=seed, generator=generator, preset=preset, variant=variant,
-                     coherent=coherent, video_id=video_id, fps=fps)
+    options = dict(seed=seed, generator=generator, preset=preset, variant=variant, coherent=coherent,
+                   video_id=video_id, fps=fps)
     cache = _cache.active_cache()
-    key = _cache.cache_key(video, arguments) if cache is not None and isinstance(video, torch.Tensor) else None
+    key = None
+    if cache is not None and isinstance(video, torch.Tensor):
+        key = _cache.cache_key(video, {"name": name, "severity": severity, **options})
     if key is not None:
         hit = cache.get(key)
         if hit is not None:
             return hit
-    arguments.pop("name"), arguments.pop("severity")
-    result = apply_with_info(video, name, severity, **arguments)[0]
+    result = apply_with_info(video, name, severity, **options)[0]
     if key is not None:
         cache.put(key, result)
     return result

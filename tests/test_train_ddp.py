@@ -27,11 +27,11 @@ from vidsparse.train import epoch_order
 # second job reuses the process group the first one created) and saves what each rank did per run.
 ENTRY = '''
 import json, os, sys
-import vidsparse.checkpoint, vidsparse.io_utils, vidsparse.sparse.sparsifier, vidsparse.train
+import vidsparse.checkpoint, vidsparse.io_utils, vidsparse.sparse.sparsifier
 from vidsparse.cli import main
 from vidsparse.sparse.distributed import mask_digests
 
-real_write, real_check = vidsparse.io_utils.atomic_write, vidsparse.train.assert_masks_identical
+real_write, real_check = vidsparse.io_utils.atomic_write, vidsparse.sparse.sparsifier.assert_masks_identical
 records = []
 
 def atomic_write(path, write):
@@ -43,7 +43,7 @@ def check(sparsifier):
     real_check(sparsifier)
 
 vidsparse.io_utils.atomic_write = vidsparse.checkpoint.atomic_write = atomic_write
-vidsparse.train.assert_masks_identical = vidsparse.sparse.sparsifier.assert_masks_identical = check
+vidsparse.sparse.sparsifier.assert_masks_identical = check
 for args in json.load(open(sys.argv[1])):
     records.append({"writes": [], "mask_checks": []})
     records[-1]["code"] = main(args)

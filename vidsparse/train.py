@@ -45,7 +45,6 @@ from vidsparse.graceful_stop import StopSignals, TrainingInterrupted, shield_wor
 from vidsparse.io_utils import atomic_write_json, atomic_write_text
 from vidsparse.models import create_model, get_model_entry
 from vidsparse.sparse import SparseContext, Sparsifier, build_sparsifier, list_methods
-from vidsparse.sparse.distributed import assert_masks_identical
 
 
 def resolve_device(name: str) -> torch.device:
@@ -382,10 +381,7 @@ class TrainingJob:
         scaler.unscale_(optimizer)
         if self.cfg.optim.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
-        updates = sparsifier.epoch_stats.updates
-        sparsifier.before_step(self.step)
-        if sparsifier.epoch_stats.updates != updates:
-            assert_masks_identical(sparsifier)  # collective; a no-op in one process
+        sparsifier.before_step(self.step)  # checks masks identical across ranks after an update
         scaler.step(optimizer)
         scaler.update()
         sparsifier.after_step(self.step)

@@ -140,6 +140,7 @@ class Sparsifier:
                 broadcast_masks(self)
                 self._apply_masks()
             self._refresh()
+            assert_masks_identical(self)  # collective under DDP; a no-op in one process
         self._mask_gradients()
         if self.flops is not None:
             self.epoch_stats.train_flops += self.flops.train_step(
