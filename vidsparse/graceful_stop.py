@@ -1,37 +1,70 @@
-"""Stopping training on SIGINT/SIGTERM at a step boundary instead of wherever the signal lands.
+"""Stopping long jobs on SIGINT/SIGTERM without losing work or leaving partial files.
 
-A cluster scheduler sends SIGTERM before it kills a job, and Ctrl-C sends SIGINT. Here both
-only raise a flag; the training loop checks it between steps (all DDP ranks agree on it),
-saves a mid-epoch checkpoint and raises ``TrainingInterrupted``. A second signal aborts at
-once (the last checkpoint on disk stays valid: checkpoints are written atomically).
-Jobs whose unit of work is small (corrupt, eval) instead turn SIGTERM into Ctrl-C
-(``vidsparse.interrupt``).
+A cluster scheduler sends SIGTERM before it kills a job, and Ctrl-C sends SIGINT. Two ways to
+stop, both ending in a ``SignalStop`` (a KeyboardInterrupt whose exit code is 128 + signal):
+
+- training (``StopSignals``): the signals only raise a flag; the loop checks it between steps
+  (all DDP ranks agree on it), saves a mid-epoch checkpoint and raises ``TrainingInterrupted``.
+  A second signal aborts at once (checkpoints are written atomically, so the last one stays valid).
+- corrupt and eval (``sigterm_as_interrupt``): they record their work item by item, so SIGTERM
+  is simply turned into Ctrl-C (``Terminated``) wherever it lands; without this, SIGTERM's
+  default action would end Python with no ``finally`` run and temporary files left behind.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """A requested stop, after its checkpoint was saved.
+class SignalStop(KeyboardInterrupt):
+    """A stop requested by a signal. A KeyboardInterrupt, so callers that do not know it (a
+    sweep) still stop as on Ctrl-C."""
 
-    A KeyboardInterrupt, so callers that do not know it (a sweep) still stop as on Ctrl-C.
-    """
-
-    def __init__(self, signum: int, epoch: int, step: int) -> None:
-        super().__init__(f"interrupted at epoch {epoch} step {step}; continue with --resume")
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
         self.signum = signum
 
     @property
     def exit_code(self) -> int:
         """The shell convention for death by a signal: 130 for SIGINT, 143 for SIGTERM."""
         return 128 + self.signum
+
+
+class TrainingInterrupted(SignalStop):
+    """A requested stop of training, after its checkpoint was saved."""
+
+    def __init__(self, signum: int, epoch: int, step: int) -> None:
+        super().__init__(signum, f"interrupted at epoch {epoch} step {step}; continue with --resume")
+
+
+class Terminated(SignalStop):
+    """SIGTERM, raised where the main thread was (inside ``sigterm_as_interrupt``)."""
+
+    def __init__(self) -> None:
+        super().__init__(signal.SIGTERM, "stopped by SIGTERM; the same command resumes")
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``Terminated`` (main thread only; a no-op elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 class StopSignals:

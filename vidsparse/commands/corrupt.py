@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--out PATH is required (an output folder, or a .png with --preview)")
     if args.preview:
         return _run_preview(args)
-    from vidsparse.interrupt import Terminated, sigterm_as_interrupt
+    from vidsparse.graceful_stop import Terminated, sigterm_as_interrupt
 
     try:
         with sigterm_as_interrupt():

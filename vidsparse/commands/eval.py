@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from vidsparse.distributed import init_from_env, shutdown
-    from vidsparse.interrupt import Terminated, sigterm_as_interrupt
+    from vidsparse.graceful_stop import Terminated, sigterm_as_interrupt
     from vidsparse.train import resolve_device
 
     try:
