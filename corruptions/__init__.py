@@ -20,6 +20,7 @@ from corruptions.api import (
     families,
     info,
     names,
+    per_frame,
     presets,
 )
 from corruptions.cache import cached
@@ -37,5 +38,6 @@ __all__ = [
     "families",
     "info",
     "names",
+    "per_frame",
     "presets",
 ]

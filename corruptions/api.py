@@ -4,11 +4,19 @@ Layout: uint8 ``[T, C, H, W]`` (an image is T = 1) or ``[C, H, W]``, C = 3 (RGB)
 result has the same layout and dtype. T changes only where a definition says so:
 frame_rate, and the ``reference`` variants of sampling, reverse_sampling and freeze.
 
-Seeding: every call draws from one torch.Generator on the video's device, seeded from
+Seeding: a call draws from a torch.Generator on the video's device, seeded from
 sha256(seed, video_id, corruption, severity), so the same inputs give the same output
 (bit for bit on the same device) and different videos or severities get independent draws.
 ``seed=None`` takes a seed from torch's global RNG (so ``torch.manual_seed`` fixes it) and
-reports it in the info; an explicit ``generator`` is used as given.
+reports it in the info; an explicit ``generator`` is used as given (for the per-frame
+corruptions below it supplies the seed their frames' generators derive from).
+
+Corruptions that draw afresh for every frame (scope FRAME in ``corruptions.registry``: noise,
+weather, motion and glass blur, elastic, camera shake) give each frame a generator of its own,
+seeded from (that seed, frame index); frame 0's is the clip's seed itself, so an image (a
+one-frame clip) draws exactly as before. Frame t's output therefore depends on frame t alone,
+which is what lets ``frames=`` compute just the frames a caller reads (an evaluation's test
+views) and still equal the full output at those frames.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import dataclasses
 import hashlib
 import numbers
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -56,8 +64,16 @@ class CorruptionInfo:
 
 def derive_seed(seed: int, video_id: str, name: str, severity: int) -> int:
     """Stable 63-bit seed for one (seed, video, corruption, severity) (hashlib, not hash())."""
-    digest = hashlib.sha256(f"{int(seed)}\x1f{video_id}\x1f{name}\x1f{int(severity)}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+    return _hash_seed(f"{int(seed)}\x1f{video_id}\x1f{name}\x1f{int(severity)}")
+
+
+def frame_seed(clip_seed: int, frame: int) -> int:
+    """Seed of frame ``frame``'s generator in a FRAME-scope call: the clip's own for frame 0."""
+    return int(clip_seed) if frame == 0 else _hash_seed(f"{int(clip_seed)}\x1fframe\x1f{int(frame)}")
+
+
+def _hash_seed(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") & (2**63 - 1)
 
 
 def jsonable(value: Any) -> Any:
@@ -118,15 +134,51 @@ def _resolve(name: str, preset: str | None, height: int, width: int) -> tuple[_p
     return chosen, chosen.entries[name]
 
 
-def _generator(device: torch.device, seed: int | None, generator: torch.Generator | None,
-               video_id: str, name: str, severity: int) -> tuple[torch.Generator, int | None]:
+def _check_frames(frames: Any, num_frames: int, name: str, scope: str) -> list[int]:
+    """``frames=`` as a list of in-range indices, for corruptions whose frames stand alone."""
+    if scope == registry.CLIP:
+        raise CorruptionError(f"{name} needs the whole clip (its frames depend on other frames); call it without frames=")
+    wanted = [int(f) for f in frames]
+    if not wanted or not all(0 <= f < num_frames for f in wanted):
+        raise CorruptionError(f"frames= must list indices in 0..{num_frames - 1} of the clip, got {list(frames)!r}")
+    return wanted
+
+
+def _clip_seed(device: torch.device, seed: int | None, generator: torch.Generator | None,
+               video_id: str, name: str, severity: int) -> tuple[int | None, int | None]:
+    """(seed of the clip's draws, base seed to report); both None when the caller gave a generator."""
     if generator is not None:
         if torch.device(generator.device).type != device.type:
             raise CorruptionError(f"generator is on {generator.device} but the video is on {device}; create it there")
-        return generator, None
+        return None, None
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,)).item())
-    return torch.Generator(device=device).manual_seed(derive_seed(seed, video_id, name, severity)), int(seed)
+    return derive_seed(seed, video_id, name, severity), int(seed)
+
+
+def _run(function: registry.Function, clip: torch.Tensor, param: Any, scope: str, frame_ids: list[int],
+         coherent: bool, kwargs: dict[str, Any], clip_seed: int | None,
+         generator: torch.Generator | None) -> torch.Tensor:
+    """The function on uint8 ``clip`` (the frames ``frame_ids``); FRAME scope runs frame by frame.
+
+    A caller's generator is used as given, except for FRAME scope, where it supplies the
+    seed the frames' generators derive from.
+    """
+    def seeded(seed: int) -> torch.Generator:
+        return torch.Generator(device=clip.device).manual_seed(seed)
+
+    if function.index_plan is not None:  # whole frames reordered: no pixel changes, so stay in uint8
+        return clip[function.index_plan(clip.shape[0], param, generator or seeded(clip_seed)).to(clip.device)]
+    x = clip.float().div_(255)
+    if scope != registry.FRAME:
+        out = function.fn(x, param, generator or seeded(clip_seed), coherent=coherent, **kwargs)
+    else:
+        if generator is not None:
+            clip_seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device).item())
+        out = torch.empty_like(x)
+        for i, frame in enumerate(frame_ids):
+            out[i : i + 1] = function.fn(x[i : i + 1], param, seeded(frame_seed(clip_seed, frame)), coherent=False)
+    return out.mul(255).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def _extra_info(function_key: str) -> dict[str, Any]:
@@ -154,6 +206,7 @@ def apply_with_info(
     coherent: bool | None = None,
     video_id: str = "",
     fps: float | None = None,
+    frames: Sequence[int] | None = None,
 ) -> tuple[torch.Tensor, CorruptionInfo]:
     """Corrupt ``video`` and describe what was done (see :func:`apply` for the arguments)."""
     clip = _check_video(video)
@@ -168,12 +221,14 @@ def apply_with_info(
         )
     coherent = bool(entry.coherent if coherent is None and entry.coherent is not None else coherent)
     param = entry.param(severity, variant)
-    gen, used_seed = _generator(clip.device, seed, generator, video_id, name, severity)
+    scope = function.scope_for(coherent)
+    frame_ids = list(range(clip.shape[0])) if frames is None else _check_frames(frames, clip.shape[0], name, scope)
+    part = clip if frames is None else clip[frame_ids]
+    clip_seed, used_seed = _clip_seed(clip.device, seed, generator, video_id, name, severity)
     source_fps = float(fps) if fps else DEFAULT_FPS
     kwargs = {"fps": source_fps} if function.accepts_fps else {}
 
-    out = function.fn(clip.float().div_(255), param, gen, coherent=coherent, **kwargs)
-    result = out.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+    result = _run(function, part, param, scope, frame_ids, coherent, kwargs, clip_seed, generator)
     if video.ndim == 3:
         result = result[0]
     info = CorruptionInfo(
@@ -188,7 +243,7 @@ def apply_with_info(
         seed=used_seed,
         video_id=video_id,
         frames_in=clip.shape[0],
-        frames_out=out.shape[0],
+        frames_out=result.shape[0],
         fps=function.output_fps(param, source_fps) if function.output_fps else None,
         extra=_extra_info(function.key),
     )
@@ -207,6 +262,7 @@ def apply(
     coherent: bool | None = None,
     video_id: str = "",
     fps: float | None = None,
+    frames: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """Return ``video`` (uint8 [T, C, H, W] or [C, H, W]) corrupted by ``name`` at ``severity`` 1..5.
 
@@ -219,9 +275,11 @@ def apply(
         except Mini Kinetics-C's static fog).
     seed / video_id / generator: see the module docstring.
     fps: the source frame rate (codec corruptions; frame_rate needs it), default 30.
+    frames: compute only these frames of the output (``apply(v, ..., frames=f)`` equals
+        ``apply(v, ...)[f]``); for corruptions whose frames stand alone (:func:`per_frame`).
     """
     options = dict(seed=seed, generator=generator, preset=preset, variant=variant, coherent=coherent,
-                   video_id=video_id, fps=fps)
+                   video_id=video_id, fps=fps, frames=None if frames is None else tuple(int(f) for f in frames))
     cache = _cache.active_cache()
     key = None
     if cache is not None and isinstance(video, torch.Tensor):
@@ -234,6 +292,17 @@ def apply(
     if key is not None:
         cache.put(key, result)
     return result
+
+
+def per_frame(name: str, preset: str | None = None, variant: str = "fixed", height: int = 224,
+              width: int = 224) -> bool:
+    """True when output frame t depends on input frame t alone, so ``apply(..., frames=)`` works.
+
+    Frame-level corruptions and camera motion are per frame; temporal and codec ones are not.
+    ``height``/``width`` matter only with ``preset=None`` (the automatic choice by frame size).
+    """
+    _, entry = _resolve(name, preset, height, width)
+    return registry.get_function(entry.function_key(_check_variant(variant))).scope != registry.CLIP
 
 
 def presets(include_extra: bool = True) -> list[str]:

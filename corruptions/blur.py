@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from corruptions import _filters, _random
 from corruptions._resample import MIN_WARP_SIDE, clipped_zoom, require_min_side
+from corruptions.registry import CLIP, FRAME, SHARED
 
 
 @lru_cache(maxsize=32)
@@ -180,3 +181,7 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
 
 # Smallest frame side per function (glass blur also needs 2 * max_delta + 2 px; it checks that itself).
 MIN_SIZE = {"glass_blur": MIN_WARP_SIDE, "glass_blur_reference": MIN_WARP_SIDE}
+
+SCOPE = {"defocus_blur": SHARED, "gaussian_blur": SHARED, "zoom_blur": SHARED,  # deterministic
+         "motion_blur": FRAME, "glass_blur": FRAME, "glass_blur_reference": FRAME,
+         "temporal_motion_blur": CLIP}  # averages neighbouring frames

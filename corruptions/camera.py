@@ -18,6 +18,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from corruptions.registry import FRAME, SHARED
 
 CROP_FRACTION = 224 / 256  # (S): short side 256, crop 224
 
@@ -123,3 +124,6 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "rotate": rotate,
     "static_rotate": static_rotate,
 }
+
+SCOPE = {"translate": FRAME, "rotate": FRAME,  # a new offset / angle per frame
+         "translate_reference": SHARED, "static_rotate": SHARED}  # one per clip / none

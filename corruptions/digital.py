@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from corruptions import _filters, _random
 from corruptions._resample import MIN_WARP_SIDE, box_shrink_matrix, displace, require_min_side, warp_affine
 from corruptions.errors import CorruptionError
+from corruptions.registry import FRAME, SHARED
 
 
 def brightness(x: torch.Tensor, param: float, generator: torch.Generator, *, coherent: bool = False) -> torch.Tensor:
@@ -127,3 +128,5 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 MIN_SIZE = {"elastic_transform": MIN_WARP_SIDE}  # smallest frame side per function
+
+SCOPE = {**dict.fromkeys(FUNCTIONS, SHARED), "elastic_transform": FRAME}  # only elastic draws

@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 
 from corruptions import _random
+from corruptions.registry import FRAME
 
 
 def gaussian_noise(x: torch.Tensor, param: float, generator: torch.Generator, *,
@@ -48,3 +49,5 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "impulse_noise": impulse_noise,
     "speckle_noise": speckle_noise,
 }
+
+SCOPE = dict.fromkeys(FUNCTIONS, FRAME)  # fresh noise per frame

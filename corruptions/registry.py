@@ -6,6 +6,8 @@ package-wide contract::
     fn(x: float32 [T, C, H, W] in [0, 1], param, generator, *, coherent=False) -> same layout
 
 (codec functions also accept ``fps=``). The family of a function is the module it lives in.
+A module may also declare ``SCOPE: dict[str, str]``, how far each function looks (``FRAME``,
+``SHARED``, ``CLIP`` below); undeclared functions are ``CLIP``, which is always safe.
 Presets (``corruptions.presets``) map display names to these keys; this module knows nothing
 about presets or severities. Modules are imported on first use, so a broken or missing family
 module only affects its own corruptions, with an error that says which module failed.
@@ -24,6 +26,13 @@ from corruptions.errors import CorruptionError
 FAMILIES: tuple[str, ...] = ("noise", "blur", "weather", "digital", "temporal", "camera", "codec")
 GROUPS: dict[str, tuple[str, ...]] = {"frame": ("noise", "blur", "weather", "digital")}
 
+# What output frame t depends on. It decides whether a caller that needs a few frames (the test
+# views of an evaluation) can have just those frames computed, and how randomness is seeded.
+FRAME = "frame"  # input frame t and random draws of its own (non-coherent: one generator per frame)
+SHARED = "shared"  # input frame t and draws shared by the whole clip, if any (deterministic functions)
+CLIP = "clip"  # other frames too (temporal order, codecs, frame-rate changes): the whole clip
+SCOPES = (FRAME, SHARED, CLIP)
+
 
 @dataclass(frozen=True)
 class Function:
@@ -33,6 +42,12 @@ class Function:
     accepts_fps: bool  # codec functions take the source frame rate
     min_size: int  # smallest frame side the function supports
     output_fps: Callable[[Any, float], float] | None = None  # when the function changes the rate
+    scope: str = CLIP  # FRAME, SHARED or CLIP
+    index_plan: Callable[..., Any] | None = None  # (T, param, generator) -> frame indices, for reorderings
+
+    def scope_for(self, coherent: bool) -> str:
+        """The scope of one call: a coherent call draws once for the clip, so FRAME becomes SHARED."""
+        return SHARED if coherent and self.scope == FRAME else self.scope
 
 
 @cache
@@ -44,6 +59,9 @@ def _load(family: str) -> tuple[dict[str, Function], str | None]:
         return {}, f"{type(err).__name__}: {err}"
     min_sizes: dict[str, int] = getattr(module, "MIN_SIZE", {})
     output_fps: dict[str, Callable] = getattr(module, "OUTPUT_FPS", {})
+    scopes: dict[str, str] = getattr(module, "SCOPE", {})
+    if unknown := {k: v for k, v in scopes.items() if v not in SCOPES or k not in module.FUNCTIONS}:
+        return {}, f"corruptions.{family}.SCOPE has unknown functions or scopes: {unknown}"
     functions = {
         key: Function(
             key=key,
@@ -52,6 +70,8 @@ def _load(family: str) -> tuple[dict[str, Function], str | None]:
             accepts_fps="fps" in inspect.signature(fn).parameters,
             min_size=int(min_sizes.get(key, 1)),
             output_fps=output_fps.get(key),
+            scope=scopes.get(key, CLIP),
+            index_plan=getattr(fn, "plan", None),
         )
         for key, fn in module.FUNCTIONS.items()
     }

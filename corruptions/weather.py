@@ -15,6 +15,7 @@ import torch
 from corruptions import _edges, _filters, _frost, _random
 from corruptions._frost import frost_source
 from corruptions._resample import clipped_zoom
+from corruptions.registry import FRAME
 
 __all__ = ["snow", "frost", "fog", "spatter", "rain", "frost_source", "FUNCTIONS"]
 
@@ -166,3 +167,5 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "spatter": spatter,
     "rain": rain,
 }
+
+SCOPE = dict.fromkeys(FUNCTIONS, FRAME)  # a layer per frame

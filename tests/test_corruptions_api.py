@@ -200,6 +200,61 @@ def test_derived_seeds_are_stable_across_processes_and_versions():
     assert corruptions.derive_seed(3, "v_x.avi", "jumble", 2) != corruptions.derive_seed(3, "v_y.avi", "jumble", 2)
 
 
+def test_frame_seeds_are_stable_and_frame_zero_keeps_the_clip_seed():
+    from corruptions.api import frame_seed
+
+    assert frame_seed(9114964421290958124, 0) == 9114964421290958124  # an image draws as it always did
+    assert frame_seed(9114964421290958124, 1) == 4600034122522820934  # golden, as derive_seed's
+    assert len({frame_seed(7, t) for t in range(100)}) == 100
+
+
+# --------------------------------------------------------------------------------------------
+# frames=: computing only the frames a caller reads
+
+
+def _per_frame_cases() -> list[tuple[str, str, str]]:
+    return [(p.name, n, v) for p in all_presets().values() for n in p.entries for v in corruptions.VARIANTS
+            if corruptions.per_frame(n, p.name, v)]
+
+
+@pytest.mark.parametrize("preset, name, variant", _per_frame_cases())
+def test_frames_gives_exactly_those_frames_of_the_full_output(smoke_clip, preset, name, variant):
+    wanted = [0, 2, 5]
+    for severity in (1, 5):
+        options = dict(preset=preset, variant=variant, seed=3, video_id="v")
+        full = corruptions.apply(smoke_clip, name, severity, **options)
+        assert torch.equal(corruptions.apply(smoke_clip, name, severity, frames=wanted, **options), full[wanted])
+        coherent = corruptions.apply(smoke_clip, name, severity, coherent=True, **options)
+        assert torch.equal(corruptions.apply(smoke_clip, name, severity, frames=[4], coherent=True, **options),
+                           coherent[[4]])
+
+
+def test_which_corruptions_are_per_frame():
+    per_frame = {n for n in corruptions.names("ucf101-p") if corruptions.per_frame(n, "ucf101-p")}
+    assert per_frame == {*corruptions.names("ucf101-p", family="frame"), *corruptions.names("ucf101-p", family="camera")}
+    assert len(per_frame) == 11
+    assert corruptions.per_frame("fog", "mini-kinetics-c")  # one fog layer for the clip: frames still stand alone
+    assert not corruptions.per_frame("motion_blur", "mini-kinetics-c")  # (Y)'s averages neighbouring frames
+
+
+def test_frames_is_refused_where_frames_depend_on_each_other():
+    video = clip(6)
+    assert "needs the whole clip" in one_line_error(corruptions.apply, video, "jumble", 2, seed=0, frames=[1])
+    assert "needs the whole clip" in one_line_error(corruptions.apply, video, "mpeg4", 2, seed=0, frames=[1])
+    for bad in ([], [6], [-1]):
+        assert "frames= must list indices in 0..5" in one_line_error(
+            corruptions.apply, video, "gaussian_noise", 2, seed=0, frames=bad)
+
+
+def test_per_frame_noise_is_drawn_per_frame_and_an_image_draws_as_frame_zero():
+    video = clip(1).expand(3, -1, -1, -1).contiguous()  # three identical frames
+    noisy = corruptions.apply(video, "gaussian_noise", 3, seed=1, video_id="v")
+    assert not torch.equal(noisy[0], noisy[1]) and not torch.equal(noisy[1], noisy[2])  # fresh noise per frame
+    assert torch.equal(noisy[0], corruptions.apply(video[0], "gaussian_noise", 3, seed=1, video_id="v"))
+    frozen = corruptions.apply(video, "gaussian_noise", 3, seed=1, video_id="v", coherent=True)
+    assert torch.equal(frozen[0], frozen[1]) and torch.equal(frozen[1], frozen[2])
+
+
 # --------------------------------------------------------------------------------------------
 # every (preset, corruption, severity) runs through the public API
 

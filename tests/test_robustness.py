@@ -154,17 +154,23 @@ def test_on_the_fly_equals_the_vidsparse_corrupt_set(trained_run: Path, tmp_path
         assert (a["top1"], a["top5"], a["n"], a["per_class"]) == (b["top1"], b["top5"], b["n"], b["per_class"])
     assert fly["summary"]["mean_robust_top1"] == stored["summary"]["mean_robust_top1"]
 
-    # the model inputs themselves are bit-identical
+    # the model inputs themselves are bit-identical, though on the fly corrupts only the frames
+    # the views read for rotate (per frame), and the whole video for jumble and mpeg4
     cfg, model, state, test = _loaded(trained_run)
     source = robustness.video_source(test)
     spec = test.dataset.transform
+    stream = robustness._VariantStream(source, [], CorruptionOptions("ucf101-p", seed=5), [])
+    corrupted_frames = []
+    real_apply = corruptions.apply
+    monkeypatch.setattr(corruptions, "apply", lambda *a, **k: corrupted_frames.append(k["frames"]) or real_apply(*a, **k))
     for name in names.split(","):
         gen_test = robustness.build_test_set(cfg, spec.mean, spec.std, (2, 2), root=gen / name / "2")
         for i in (0, 7):
             sample = source.load(i)
-            x = corruptions.apply(sample.frames, name, 2, seed=5, preset="ucf101-p", video_id=sample.sample_id,
-                                  fps=sample.fps)
-            assert torch.equal(source.views(x), gen_test.dataset[i][0]), name
+            plan = source.plan(sample.frames.shape[0])
+            assert torch.equal(stream.variant_views(sample, Cell(name, 2), plan), gen_test.dataset[i][0]), name
+            assert corrupted_frames.pop() == (plan.frames if name == "rotate" else None)
+            assert len(plan.frames) < sample.frames.shape[0]
     # a cell the set does not have is reported, not fatal
     missing = robustness.evaluate_generated(model, cfg, spec.mean, spec.std, gen, [Cell("freeze", 1)],
                                             state["classes"], (2, 2), torch.device("cpu"), progress=False)

@@ -227,7 +227,11 @@ class ImageSource:
         image = torch.from_numpy(np.array(self.images[index])).permute(2, 0, 1)  # a copy: memmaps are read-only
         return Sample(image[None], None, self.sample_id(index))
 
-    def views(self, frames: torch.Tensor) -> torch.Tensor:
+    def plan(self, num_frames: int) -> None:
+        """An image is its only frame: nothing to leave out."""
+        return None
+
+    def views(self, frames: torch.Tensor, plan: None = None) -> torch.Tensor:
         return self.transform(frames[0])
 
 

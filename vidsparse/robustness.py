@@ -3,9 +3,11 @@
 On the fly, every test sample is decoded once (the whole video: temporal corruptions act on
 the full video before clips are sampled) and every requested (corruption, severity) variant is
 made from those frames in memory and batched through the model; nothing is written to disk.
-Each variant is seeded from (seed, video id, corruption, severity) by ``corruptions.apply``,
-exactly as ``vidsparse corrupt`` seeds the copies it writes, so both modes see the same
-corrupted frames. Predictions are kept per sample and every finished sample is appended to a
+Corruptions whose frames stand alone (``corruptions.per_frame``: noise, blur, weather,
+digital, camera motion) are computed only for the frames the test views read. Each variant is
+seeded from (seed, video id, corruption, severity) by ``corruptions.apply``, exactly as
+``vidsparse corrupt`` seeds the copies it writes (per-frame draws are seeded per frame), so
+both modes see the same corrupted frames. Predictions are kept per sample and every finished sample is appended to a
 log, so an evaluation that is interrupted, even killed, resumes where it stopped. Under DDP
 each rank takes a strided share of the samples and the predictions are gathered.
 
@@ -156,12 +158,27 @@ class Sample:
     sample_id: str  # seeds the corruption: must equal what 'vidsparse corrupt' uses
 
 
+@dataclass(frozen=True)
+class FramePlan:
+    """The frames a sample's test views read, and where each view clip finds its frames among them."""
+
+    frames: list[int]  # sorted, unique indices into the decoded sample
+    clips: list[list[int]]  # each clip's frames as positions in ``frames``
+
+    @classmethod
+    def of(cls, clips: list[list[int]]) -> FramePlan:
+        frames = sorted({i for clip in clips for i in clip})
+        position = {f: p for p, f in enumerate(frames)}
+        return cls(frames, [[position[i] for i in clip] for clip in clips])
+
+
 class Source(Protocol):
     def __len__(self) -> int: ...
     def label(self, index: int) -> int: ...
     def sample_id(self, index: int) -> str: ...
     def load(self, index: int) -> Sample: ...
-    def views(self, frames: torch.Tensor) -> torch.Tensor: ...
+    def plan(self, num_frames: int) -> FramePlan | None: ...  # None: the views read every frame
+    def views(self, frames: torch.Tensor, plan: FramePlan | None = None) -> torch.Tensor: ...
 
 
 def video_id(path: Path, root: Path) -> str:
@@ -204,8 +221,14 @@ class VideoSource:
         frames, fps = read_video(self.items[index][0], backend=self.backend)
         return Sample(frames.permute(0, 3, 1, 2).contiguous(), fps, self.sample_id(index))
 
-    def views(self, frames: torch.Tensor) -> torch.Tensor:
-        return clip_views(frames, self.spec, self.transform)
+    def plan(self, num_frames: int) -> FramePlan:
+        return FramePlan.of(self.spec.test_clips(num_frames))
+
+    def views(self, frames: torch.Tensor, plan: FramePlan | None = None) -> torch.Tensor:
+        """Test views of the whole video, or of ``plan.frames`` only (``frames`` holds just those)."""
+        if plan is None:
+            return clip_views(frames, self.spec, self.transform)
+        return test_views(frames.permute(0, 2, 3, 1), plan.clips, self.spec, self.transform)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -226,15 +249,19 @@ class _VariantStream(IterableDataset):
     def __init__(self, source: Source, cells: Sequence[Cell], options: CorruptionOptions, pending: list[int]):
         self.source, self.cells, self.options, self.pending = source, list(cells), options, pending
 
-    def variant(self, sample: Sample, cell: Cell) -> torch.Tensor:
+    def variant_views(self, sample: Sample, cell: Cell, plan: FramePlan | None) -> torch.Tensor:
+        """The model input of one variant; per-frame corruptions touch only the frames in ``plan``."""
         import corruptions
 
         if cell.is_clean:
-            return sample.frames
+            return self.source.views(sample.frames)
         opts = self.options
-        return corruptions.apply(sample.frames, cell.corruption, cell.severity, seed=opts.seed, preset=opts.preset,
-                                 variant=opts.variant, coherent=opts.coherent, video_id=sample.sample_id,
-                                 fps=sample.fps)
+        if plan is None or not corruptions.per_frame(cell.corruption, opts.preset, opts.variant):
+            plan = None
+        frames = corruptions.apply(sample.frames, cell.corruption, cell.severity, seed=opts.seed, preset=opts.preset,
+                                   variant=opts.variant, coherent=opts.coherent, video_id=sample.sample_id,
+                                   fps=sample.fps, frames=None if plan is None else plan.frames)
+        return self.source.views(frames, plan)
 
     def __iter__(self) -> Iterator[_Item]:
         worker = get_worker_info()
@@ -245,9 +272,10 @@ class _VariantStream(IterableDataset):
             except Exception as err:  # undecodable sample: skipped and counted for every cell
                 yield _Item(-1, index, error=_one_line(err))
                 continue
+            plan = self.source.plan(sample.frames.shape[0])
             for c, cell in enumerate(self.cells):
                 try:
-                    views = self.source.views(self.variant(sample, cell))
+                    views = self.variant_views(sample, cell, plan)
                 except Exception as err:  # one variant failed (e.g. frames too small for it)
                     yield _Item(c, index, error=_one_line(err))
                 else:
