@@ -20,8 +20,8 @@ from corruptions.api import (
     families,
     info,
     names,
-    per_frame,
     presets,
+    supports_frames,
 )
 from corruptions.cache import cached
 from corruptions.errors import CorruptionError
@@ -38,6 +38,6 @@ __all__ = [
     "families",
     "info",
     "names",
-    "per_frame",
     "presets",
+    "supports_frames",
 ]

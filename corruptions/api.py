@@ -137,7 +137,7 @@ def _resolve(name: str, preset: str | None, height: int, width: int) -> tuple[_p
 def _check_frames(frames: Any, num_frames: int, name: str, scope: str) -> list[int]:
     """``frames=`` as a list of in-range indices, for corruptions whose frames stand alone."""
     if scope == registry.CLIP:
-        raise CorruptionError(f"{name} needs the whole clip (its frames depend on other frames); call it without frames=")
+        raise CorruptionError(f"{name} needs the whole clip (its frames depend on later frames); call it without frames=")
     wanted = [int(f) for f in frames]
     if not wanted or not all(0 <= f < num_frames for f in wanted):
         raise CorruptionError(f"frames= must list indices in 0..{num_frames - 1} of the clip, got {list(frames)!r}")
@@ -223,12 +223,17 @@ def apply_with_info(
     param = entry.param(severity, variant)
     scope = function.scope_for(coherent)
     frame_ids = list(range(clip.shape[0])) if frames is None else _check_frames(frames, clip.shape[0], name, scope)
-    part = clip if frames is None else clip[frame_ids]
+    if frames is None:
+        part = clip
+    else:  # a causal corruption needs the frames up to the last one wanted; the others just theirs
+        part = clip[: max(frame_ids) + 1] if scope == registry.CAUSAL else clip[frame_ids]
     clip_seed, used_seed = _clip_seed(clip.device, seed, generator, video_id, name, severity)
     source_fps = float(fps) if fps else DEFAULT_FPS
     kwargs = {"fps": source_fps} if function.accepts_fps else {}
 
     result = _run(function, part, param, scope, frame_ids, coherent, kwargs, clip_seed, generator)
+    if frames is not None and scope == registry.CAUSAL:
+        result = result[frame_ids]
     if video.ndim == 3:
         result = result[0]
     info = CorruptionInfo(
@@ -276,7 +281,7 @@ def apply(
     seed / video_id / generator: see the module docstring.
     fps: the source frame rate (codec corruptions; frame_rate needs it), default 30.
     frames: compute only these frames of the output (``apply(v, ..., frames=f)`` equals
-        ``apply(v, ...)[f]``); for corruptions whose frames stand alone (:func:`per_frame`).
+        ``apply(v, ...)[f]``), for the corruptions :func:`supports_frames` names.
     """
     options = dict(seed=seed, generator=generator, preset=preset, variant=variant, coherent=coherent,
                    video_id=video_id, fps=fps, frames=None if frames is None else tuple(int(f) for f in frames))
@@ -294,12 +299,14 @@ def apply(
     return result
 
 
-def per_frame(name: str, preset: str | None = None, variant: str = "fixed", height: int = 224,
-              width: int = 224) -> bool:
-    """True when output frame t depends on input frame t alone, so ``apply(..., frames=)`` works.
+def supports_frames(name: str, preset: str | None = None, variant: str = "fixed", height: int = 224,
+                    width: int = 224) -> bool:
+    """True when ``apply(..., frames=)`` can compute some output frames without the whole clip.
 
-    Frame-level corruptions and camera motion are per frame; temporal and codec ones are not.
-    ``height``/``width`` matter only with ``preset=None`` (the automatic choice by frame size).
+    So it can for frame-level corruptions and camera motion (frame t from input frame t) and
+    for causal codecs (frame t from frames 0..t: MPEG-2/4 without B-frames); not for temporal
+    reorderings and the other codecs. ``height``/``width`` matter only with ``preset=None``
+    (the automatic choice by frame size).
     """
     _, entry = _resolve(name, preset, height, width)
     return registry.get_function(entry.function_key(_check_variant(variant))).scope != registry.CLIP

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from corruptions.registry import CAUSAL
 from corruptions.tables_video import CodecLevel
 
 DEFAULT_FPS = 30.0  # source frame rate assumed when the caller does not know it (Kinetics)
@@ -376,3 +377,8 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
 
 MIN_SIZE: dict[str, int] = {key: MIN_SIDE for key in FUNCTIONS}
 OUTPUT_FPS: dict[str, Callable[[float, float], float]] = {"frame_rate": lambda target, fps: min(float(target), fps)}
+
+# MPEG-2/4 at a fixed quantiser, no B-frames: frame t is coded from frames 0..t only (tested), so
+# a prefix of the clip gives the same first frames. The others reorder, look ahead or damage the
+# whole stream.
+SCOPE = {"mpeg2": CAUSAL, "mpeg4": CAUSAL}

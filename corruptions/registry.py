@@ -7,7 +7,7 @@ package-wide contract::
 
 (codec functions also accept ``fps=``). The family of a function is the module it lives in.
 A module may also declare ``SCOPE: dict[str, str]``, how far each function looks (``FRAME``,
-``SHARED``, ``CLIP`` below); undeclared functions are ``CLIP``, which is always safe.
+``SHARED``, ``CAUSAL``, ``CLIP`` below); undeclared functions are ``CLIP``, which is always safe.
 Presets (``corruptions.presets``) map display names to these keys; this module knows nothing
 about presets or severities. Modules are imported on first use, so a broken or missing family
 module only affects its own corruptions, with an error that says which module failed.
@@ -30,8 +30,9 @@ GROUPS: dict[str, tuple[str, ...]] = {"frame": ("noise", "blur", "weather", "dig
 # views of an evaluation) can have just those frames computed, and how randomness is seeded.
 FRAME = "frame"  # input frame t and random draws of its own (non-coherent: one generator per frame)
 SHARED = "shared"  # input frame t and draws shared by the whole clip, if any (deterministic functions)
-CLIP = "clip"  # other frames too (temporal order, codecs, frame-rate changes): the whole clip
-SCOPES = (FRAME, SHARED, CLIP)
+CAUSAL = "causal"  # input frames 0..t only (codecs without B-frames or look-ahead): a prefix suffices
+CLIP = "clip"  # later frames too (temporal order, most codecs, frame-rate changes): the whole clip
+SCOPES = (FRAME, SHARED, CAUSAL, CLIP)
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Function:
     accepts_fps: bool  # codec functions take the source frame rate
     min_size: int  # smallest frame side the function supports
     output_fps: Callable[[Any, float], float] | None = None  # when the function changes the rate
-    scope: str = CLIP  # FRAME, SHARED or CLIP
+    scope: str = CLIP  # FRAME, SHARED, CAUSAL or CLIP
     index_plan: Callable[..., Any] | None = None  # (T, param, generator) -> frame indices, for reorderings
 
     def scope_for(self, coherent: bool) -> str:

@@ -212,12 +212,12 @@ def test_frame_seeds_are_stable_and_frame_zero_keeps_the_clip_seed():
 # frames=: computing only the frames a caller reads
 
 
-def _per_frame_cases() -> list[tuple[str, str, str]]:
+def _frames_cases() -> list[tuple[str, str, str]]:
     return [(p.name, n, v) for p in all_presets().values() for n in p.entries for v in corruptions.VARIANTS
-            if corruptions.per_frame(n, p.name, v)]
+            if corruptions.supports_frames(n, p.name, v)]
 
 
-@pytest.mark.parametrize("preset, name, variant", _per_frame_cases())
+@pytest.mark.parametrize("preset, name, variant", _frames_cases())
 def test_frames_gives_exactly_those_frames_of_the_full_output(smoke_clip, preset, name, variant):
     wanted = [0, 2, 5]
     for severity in (1, 5):
@@ -229,18 +229,33 @@ def test_frames_gives_exactly_those_frames_of_the_full_output(smoke_clip, preset
                            coherent[[4]])
 
 
-def test_which_corruptions_are_per_frame():
-    per_frame = {n for n in corruptions.names("ucf101-p") if corruptions.per_frame(n, "ucf101-p")}
-    assert per_frame == {*corruptions.names("ucf101-p", family="frame"), *corruptions.names("ucf101-p", family="camera")}
-    assert len(per_frame) == 11
-    assert corruptions.per_frame("fog", "mini-kinetics-c")  # one fog layer for the clip: frames still stand alone
-    assert not corruptions.per_frame("motion_blur", "mini-kinetics-c")  # (Y)'s averages neighbouring frames
+def test_which_corruptions_support_frames():
+    chosen = {n for n in corruptions.names("ucf101-p") if corruptions.supports_frames(n, "ucf101-p")}
+    per_frame = {*corruptions.names("ucf101-p", family="frame"), *corruptions.names("ucf101-p", family="camera")}
+    assert chosen == per_frame | {"mpeg2", "mpeg4"} and len(per_frame) == 11
+    assert corruptions.supports_frames("fog", "mini-kinetics-c")  # one fog layer for the clip: frames still stand alone
+    assert not corruptions.supports_frames("motion_blur", "mini-kinetics-c")  # (Y)'s averages neighbouring frames
+    assert not corruptions.supports_frames("h264_crf", "mini-kinetics-c")  # x264 B-frames look ahead
+
+
+def test_causal_codecs_give_the_full_outputs_frames_from_a_prefix():
+    """MPEG-2/4 frames depend on earlier frames only, across GOP boundaries (12 frames) too."""
+    gen = torch.Generator().manual_seed(0)
+    texture = torch.randint(0, 256, (3, 40, 48), generator=gen, dtype=torch.uint8)
+    video = torch.stack([texture.roll((2 * t, t), dims=(1, 2)) for t in range(30)])  # a panning shot
+    for name in ("mpeg2", "mpeg4"):
+        for severity in (1, 3, 5):  # severity 5 codes at reduced resolution
+            full = corruptions.apply(video, name, severity, seed=0, preset="ucf101-p")
+            wanted = [2, 13, 20]
+            assert torch.equal(corruptions.apply(video, name, severity, seed=0, preset="ucf101-p", frames=wanted),
+                               full[wanted])
 
 
 def test_frames_is_refused_where_frames_depend_on_each_other():
     video = clip(6)
     assert "needs the whole clip" in one_line_error(corruptions.apply, video, "jumble", 2, seed=0, frames=[1])
-    assert "needs the whole clip" in one_line_error(corruptions.apply, video, "mpeg4", 2, seed=0, frames=[1])
+    assert "needs the whole clip" in one_line_error(corruptions.apply, video, "h264_crf", 2, seed=0, frames=[1],
+                                                    preset="mini-kinetics-c")
     for bad in ([], [6], [-1]):
         assert "frames= must list indices in 0..5" in one_line_error(
             corruptions.apply, video, "gaussian_noise", 2, seed=0, frames=bad)

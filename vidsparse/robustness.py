@@ -3,12 +3,13 @@
 On the fly, every test sample is decoded once (the whole video: temporal corruptions act on
 the full video before clips are sampled) and every requested (corruption, severity) variant is
 made from those frames in memory and batched through the model; nothing is written to disk.
-Corruptions whose frames stand alone (``corruptions.per_frame``: noise, blur, weather,
-digital, camera motion) are computed only for the frames the test views read. Each variant is
-seeded from (seed, video id, corruption, severity) by ``corruptions.apply``, exactly as
-``vidsparse corrupt`` seeds the copies it writes (per-frame draws are seeded per frame), so
-both modes see the same corrupted frames. Predictions are kept per sample and every finished sample is appended to a
-log, so an evaluation that is interrupted, even killed, resumes where it stopped. Under DDP
+Where a corruption allows it (``corruptions.supports_frames``: noise, blur, weather, digital,
+camera motion, and MPEG-2/4 up to the last frame read), only the frames the test views read
+are corrupted. Each variant is seeded from (seed, video id, corruption, severity) by
+``corruptions.apply``, exactly as ``vidsparse corrupt`` seeds the copies it writes (per-frame
+draws are seeded per frame), so both modes see the same corrupted frames. Predictions are kept
+per sample and every finished sample is appended to a log, so an evaluation that is
+interrupted, even killed, resumes where it stopped. Under DDP
 each rank takes a strided share of the samples and the predictions are gathered.
 
 From a generated set (``vidsparse corrupt`` output: ``ROOT/<corruption>/<severity>/<source
@@ -250,13 +251,13 @@ class _VariantStream(IterableDataset):
         self.source, self.cells, self.options, self.pending = source, list(cells), options, pending
 
     def variant_views(self, sample: Sample, cell: Cell, plan: FramePlan | None) -> torch.Tensor:
-        """The model input of one variant; per-frame corruptions touch only the frames in ``plan``."""
+        """The model input of one variant; only the frames in ``plan`` are made where the corruption allows."""
         import corruptions
 
         if cell.is_clean:
             return self.source.views(sample.frames)
         opts = self.options
-        if plan is None or not corruptions.per_frame(cell.corruption, opts.preset, opts.variant):
+        if plan is None or not corruptions.supports_frames(cell.corruption, opts.preset, opts.variant):
             plan = None
         frames = corruptions.apply(sample.frames, cell.corruption, cell.severity, seed=opts.seed, preset=opts.preset,
                                    variant=opts.variant, coherent=opts.coherent, video_id=sample.sample_id,
