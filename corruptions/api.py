@@ -135,7 +135,7 @@ def _resolve(name: str, preset: str | None, height: int, width: int) -> tuple[_p
 
 
 def _check_frames(frames: Any, num_frames: int, name: str, scope: str) -> list[int]:
-    """``frames=`` as a list of in-range indices, for corruptions whose frames stand alone."""
+    """``frames=`` as a list of in-range indices, for corruptions that can compute some frames alone."""
     if scope == registry.CLIP:
         raise CorruptionError(f"{name} needs the whole clip (its frames depend on later frames); call it without frames=")
     wanted = [int(f) for f in frames]
@@ -177,7 +177,8 @@ def _run(function: registry.Function, clip: torch.Tensor, param: Any, scope: str
             clip_seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device).item())
         out = torch.empty_like(x)
         for i, frame in enumerate(frame_ids):
-            out[i : i + 1] = function.fn(x[i : i + 1], param, seeded(frame_seed(clip_seed, frame)), coherent=False)
+            out[i : i + 1] = function.fn(x[i : i + 1], param, seeded(frame_seed(clip_seed, frame)), coherent=False,
+                                         **kwargs)
     return out.mul(255).round_().clamp_(0, 255).to(torch.uint8)
 
 
