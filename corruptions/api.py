@@ -12,9 +12,9 @@ reports it in the info; an explicit ``generator`` is used as given (for the per-
 corruptions below it supplies the seed their frames' generators derive from).
 
 Corruptions that draw afresh for every frame (scope FRAME in ``corruptions.registry``: noise,
-weather, motion and glass blur, elastic, camera shake) give each frame a generator of its own,
-seeded from (that seed, frame index); frame 0's is the clip's seed itself, so an image (a
-one-frame clip) draws exactly as before. Frame t's output therefore depends on frame t alone,
+weather, motion and glass blur, elastic, camera shake and roll) give each frame a generator of
+its own, seeded from (that seed, frame index); frame 0's is the clip's seed itself, so an image
+(a one-frame clip) seeded with ``seed=`` draws exactly as before per-frame seeding existed. Frame t's output therefore depends on frame t alone,
 which is what lets ``frames=`` compute just the frames a caller reads (an evaluation's test
 views) and still equal the full output at those frames.
 """
@@ -134,8 +134,11 @@ def _resolve(name: str, preset: str | None, height: int, width: int) -> tuple[_p
     return chosen, chosen.entries[name]
 
 
-def _check_frames(frames: Any, num_frames: int, name: str, scope: str) -> list[int]:
+def _check_frames(frames: Any, video: torch.Tensor, name: str, scope: str) -> list[int]:
     """``frames=`` as a list of in-range indices, for corruptions that can compute some frames alone."""
+    if video.ndim == 3:
+        raise CorruptionError("frames= selects frames of a [T, C, H, W] clip; an image [C, H, W] has one, omit it")
+    num_frames = video.shape[0]
     if scope == registry.CLIP:
         raise CorruptionError(f"{name} needs the whole clip (its frames depend on later frames); call it without frames=")
     wanted = [int(f) for f in frames]
@@ -223,7 +226,7 @@ def apply_with_info(
     coherent = bool(entry.coherent if coherent is None and entry.coherent is not None else coherent)
     param = entry.param(severity, variant)
     scope = function.scope_for(coherent)
-    frame_ids = list(range(clip.shape[0])) if frames is None else _check_frames(frames, clip.shape[0], name, scope)
+    frame_ids = list(range(clip.shape[0])) if frames is None else _check_frames(frames, video, name, scope)
     if frames is None:
         part = clip
     else:  # a causal corruption needs the frames up to the last one wanted; the others just theirs
@@ -304,7 +307,8 @@ def supports_frames(name: str, preset: str | None = None, variant: str = "fixed"
                     width: int = 224) -> bool:
     """True when ``apply(..., frames=)`` can compute some output frames without the whole clip.
 
-    So it can for frame-level corruptions and camera motion (frame t from input frame t) and
+    So it can for frame-level corruptions (except Mini Kinetics-C's motion blur, which averages
+    neighbouring frames) and camera motion (frame t from input frame t), and
     for causal codecs (frame t from frames 0..t: MPEG-2/4 without B-frames); not for temporal
     reorderings and the other codecs. ``height``/``width`` matter only with ``preset=None``
     (the automatic choice by frame size).

@@ -379,6 +379,7 @@ MIN_SIZE: dict[str, int] = {key: MIN_SIDE for key in FUNCTIONS}
 OUTPUT_FPS: dict[str, Callable[[float, float], float]] = {"frame_rate": lambda target, fps: min(float(target), fps)}
 
 # MPEG-2/4 at a fixed quantiser, no B-frames: frame t is coded from frames 0..t only (tested), so
-# a prefix of the clip gives the same first frames. The others reorder, look ahead or damage the
-# whole stream.
+# a prefix of the clip gives the same first frames. (fill_gaps could fill a lost first frame from a
+# later one, but an undamaged MPEG stream loses no frame.) The others reorder, look ahead or
+# damage the whole stream.
 SCOPE = {"mpeg2": CAUSAL, "mpeg4": CAUSAL}

@@ -29,7 +29,7 @@ GROUPS: dict[str, tuple[str, ...]] = {"frame": ("noise", "blur", "weather", "dig
 # What output frame t depends on. It decides whether a caller that needs a few frames (the test
 # views of an evaluation) can have just those frames computed, and how randomness is seeded.
 FRAME = "frame"  # input frame t and random draws of its own (non-coherent: one generator per frame)
-SHARED = "shared"  # input frame t and draws shared by the whole clip, if any (deterministic functions)
+SHARED = "shared"  # input frame t and draws shared by the whole clip, if any (one per clip, or none)
 CAUSAL = "causal"  # input frames 0..t only (codecs without B-frames or look-ahead): a prefix suffices
 CLIP = "clip"  # later frames too (temporal order, most codecs, frame-rate changes): the whole clip
 SCOPES = (FRAME, SHARED, CAUSAL, CLIP)

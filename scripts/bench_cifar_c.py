@@ -2,9 +2,9 @@
 
 Each image is corrupted by its own ``corruptions.apply`` call, seeded by its index, so the
 written set equals on-the-fly evaluation. The baseline, measured in the same run, is one call
-over all images stacked as a T = N "video": as fast as it gets, but one generator for all
-images, so it could NOT reproduce per-image seeds. Prints seconds for N images x 5 severities
-and the per-image / one-call ratio.
+of the corruption function itself over all images stacked as a T = N batch with one generator
+(no per-frame seeding): as fast as it gets, but it could NOT reproduce per-image seeds. Prints
+seconds for N images x 5 severities and the per-image / one-call ratio.
 
     OMP_NUM_THREADS=1 python scripts/bench_cifar_c.py --images 200
 """
@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import corruptions
+from corruptions import registry
+from corruptions.presets import get_preset
 from vidsparse.corrupt import ArrayTask, corrupt_array
 
 NAMES = ["gaussian_noise", "contrast", "glass_blur", "frost", "jpeg_compression"]
@@ -40,9 +41,13 @@ def main() -> None:
             rows = corrupt_array(ArrayTask("bench", name, "cifar-c", (1, 2, 3, 4, 5), images, Path(out), "fixed", 0))
             per_image = time.perf_counter() - start
             assert "error" not in rows[0], rows[0]["error"]
+            entry = get_preset("cifar-c").entries[name]
+            function = registry.get_function(entry.function_key("fixed")).fn
             start = time.perf_counter()
             for severity in range(1, 6):
-                corruptions.apply(stacked, name, severity, seed=0, preset="cifar-c", video_id="all")
+                batch = stacked.float().div_(255)
+                result = function(batch, entry.param(severity, "fixed"), torch.Generator().manual_seed(0))
+                result.mul(255).round_().clamp_(0, 255).to(torch.uint8)
             one_call = time.perf_counter() - start
             print(f"{name:18s} {per_image:14.2f} {one_call:13.2f} {per_image / one_call:6.1f}")
 

@@ -256,9 +256,19 @@ def test_frames_is_refused_where_frames_depend_on_each_other():
     assert "needs the whole clip" in one_line_error(corruptions.apply, video, "jumble", 2, seed=0, frames=[1])
     assert "needs the whole clip" in one_line_error(corruptions.apply, video, "h264_crf", 2, seed=0, frames=[1],
                                                     preset="mini-kinetics-c")
+    assert "an image [C, H, W] has one" in one_line_error(corruptions.apply, video[0], "gaussian_noise", 2, seed=0,
+                                                          frames=[0])
     for bad in ([], [6], [-1]):
         assert "frames= must list indices in 0..5" in one_line_error(
             corruptions.apply, video, "gaussian_noise", 2, seed=0, frames=bad)
+
+
+def test_frames_with_a_callers_generator():
+    video = clip(6)
+    for name in ("gaussian_noise", "rotate", "defocus_blur"):  # FRAME, FRAME, SHARED
+        full = corruptions.apply(video, name, 3, generator=torch.Generator().manual_seed(5))
+        part = corruptions.apply(video, name, 3, generator=torch.Generator().manual_seed(5), frames=[1, 4])
+        assert torch.equal(part, full[[1, 4]]), name
 
 
 def test_per_frame_noise_is_drawn_per_frame_and_an_image_draws_as_frame_zero():

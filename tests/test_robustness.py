@@ -77,6 +77,22 @@ def test_corruption_selection_and_severities():
 # on-the-fly engine
 
 
+@pytest.mark.parametrize("num_frames, single_frame", [(48, False), (5, False), (1, False), (48, True)])
+def test_views_from_the_planned_frames_equal_views_from_the_whole_video(num_frames, single_frame):
+    """The evaluator corrupts only plan.frames; views built from those equal views of the full video."""
+    from vidsparse.data.transforms import ClipTransform
+    from vidsparse.data.video_dataset import ClipSpec
+
+    spec = ClipSpec(8, 2, 3, 2, single_frame)  # 3 clips x 2 crops; a 5- or 1-frame video repeats frames
+    source = robustness.VideoSource([], Path("."), spec, ClipTransform(24, 20, (0.5,) * 3, (0.25,) * 3, False))
+    video = torch.randint(0, 256, (num_frames, 3, 24, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    plan = source.plan(num_frames)
+    assert plan.frames == sorted({i for c in spec.test_clips(num_frames) for i in c})
+    if single_frame:
+        assert len(plan.frames) == 3  # each clip repeats its middle frame
+    assert torch.equal(source.views(video[plan.frames], plan), source.views(video))
+
+
 def test_in_memory_views_equal_the_dataset_reader(trained_run: Path):
     """Clean on-the-fly views are bit-identical to what VideoClipDataset reads."""
     _, _, _, test = _loaded(trained_run)

@@ -273,10 +273,9 @@ class _VariantStream(IterableDataset):
             except Exception as err:  # undecodable sample: skipped and counted for every cell
                 yield _Item(-1, index, error=_one_line(err))
                 continue
-            plan = self.source.plan(sample.frames.shape[0])
             for c, cell in enumerate(self.cells):
                 try:
-                    views = self.variant_views(sample, cell, plan)
+                    views = self.variant_views(sample, cell, self.source.plan(sample.frames.shape[0]))
                 except Exception as err:  # one variant failed (e.g. frames too small for it)
                     yield _Item(c, index, error=_one_line(err))
                 else:
