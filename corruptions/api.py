@@ -14,9 +14,10 @@ corruptions below it supplies the seed their frames' generators derive from).
 Corruptions that draw afresh for every frame (scope FRAME in ``corruptions.registry``: noise,
 weather, motion and glass blur, elastic, camera shake and roll) give each frame a generator of
 its own, seeded from (that seed, frame index); frame 0's is the clip's seed itself, so an image
-(a one-frame clip) seeded with ``seed=`` draws exactly as before per-frame seeding existed. Frame t's output therefore depends on frame t alone,
-which is what lets ``frames=`` compute just the frames a caller reads (an evaluation's test
-views) and still equal the full output at those frames.
+(a one-frame clip) seeded with ``seed=`` draws exactly as before per-frame seeding existed.
+Frame t's output therefore depends on frame t alone, which is what lets ``frames=`` compute
+just the frames a caller reads (an evaluation's test views) and still equal the full output
+at those frames.
 """
 
 from __future__ import annotations
@@ -170,14 +171,15 @@ def _run(function: registry.Function, clip: torch.Tensor, param: Any, scope: str
     def seeded(seed: int) -> torch.Generator:
         return torch.Generator(device=clip.device).manual_seed(seed)
 
-    if function.index_plan is not None:  # whole frames reordered: no pixel changes, so stay in uint8
-        return clip[function.index_plan(clip.shape[0], param, generator or seeded(clip_seed)).to(clip.device)]
-    x = clip.float().div_(255)
     if scope != registry.FRAME:
-        out = function.fn(x, param, generator or seeded(clip_seed), coherent=coherent, **kwargs)
+        clip_generator = generator or seeded(clip_seed)
+        if function.index_plan is not None:  # whole frames reordered: no pixel changes, so stay in uint8
+            return clip[function.index_plan(clip.shape[0], param, clip_generator).to(clip.device)]
+        out = function.fn(clip.float().div_(255), param, clip_generator, coherent=coherent, **kwargs)
     else:
         if generator is not None:
             clip_seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device).item())
+        x = clip.float().div_(255)
         out = torch.empty_like(x)
         for i, frame in enumerate(frame_ids):
             out[i : i + 1] = function.fn(x[i : i + 1], param, seeded(frame_seed(clip_seed, frame)), coherent=False,
@@ -226,10 +228,10 @@ def apply_with_info(
     coherent = bool(entry.coherent if coherent is None and entry.coherent is not None else coherent)
     param = entry.param(severity, variant)
     scope = function.scope_for(coherent)
-    frame_ids = list(range(clip.shape[0])) if frames is None else _check_frames(frames, video, name, scope)
     if frames is None:
-        part = clip
+        frame_ids, part = list(range(clip.shape[0])), clip
     else:  # a causal corruption needs the frames up to the last one wanted; the others just theirs
+        frame_ids = _check_frames(frames, video, name, scope)
         part = clip[: max(frame_ids) + 1] if scope == registry.CAUSAL else clip[frame_ids]
     clip_seed, used_seed = _clip_seed(clip.device, seed, generator, video_id, name, severity)
     source_fps = float(fps) if fps else DEFAULT_FPS

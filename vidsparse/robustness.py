@@ -270,12 +270,13 @@ class _VariantStream(IterableDataset):
         for index in mine:
             try:
                 sample = self.source.load(index)
+                plan = self.source.plan(sample.frames.shape[0])  # which frames the views read
             except Exception as err:  # undecodable sample: skipped and counted for every cell
                 yield _Item(-1, index, error=_one_line(err))
                 continue
             for c, cell in enumerate(self.cells):
                 try:
-                    views = self.variant_views(sample, cell, self.source.plan(sample.frames.shape[0]))
+                    views = self.variant_views(sample, cell, plan)
                 except Exception as err:  # one variant failed (e.g. frames too small for it)
                     yield _Item(c, index, error=_one_line(err))
                 else:
