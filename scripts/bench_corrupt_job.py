@@ -32,7 +32,8 @@ def make_videos(root: Path, videos: int, frames: int, size: int) -> Path:
 
 def copy_baseline(root: Path, out: Path, outputs_per_video: int) -> float:
     from vidsparse.corrupt import find_videos, video_encoding
-    from vidsparse.data.video_io import read_video, write_video
+    from vidsparse.data.video.reader import read_video
+    from vidsparse.data.video.writer import write_video
 
     start = time.perf_counter()
     for path in find_videos(root):
@@ -63,7 +64,7 @@ def per_corruption(root: Path) -> list[tuple[str, float]]:
 
     import corruptions
     from vidsparse.corrupt import find_videos
-    from vidsparse.data.video_io import read_video
+    from vidsparse.data.video.reader import read_video
 
     torch.set_num_threads(1)
     frames, fps = read_video(find_videos(root)[0])

@@ -2,7 +2,7 @@
 
 Reads random 16-frame clips (stride 1) from (a) the built-in synthetic set (64 px H.264) and
 (b) UCF101-sized videos (320x240, 96 frames, H.264) that the script writes itself, through
-``vidsparse.data.video_io.read_clip`` with each backend. Prints a Markdown table.
+``vidsparse.data.video.reader.read_clip`` with each backend. Prints a Markdown table.
 
     .venv/bin/python scripts/bench_decode.py [--clips 200]
 """
@@ -18,7 +18,8 @@ import torch
 
 from vidsparse.config import SyntheticConfig
 from vidsparse.data.synthetic import ensure_synthetic, render_video
-from vidsparse.data.video_io import HAVE_DECORD, read_clip, write_video
+from vidsparse.data.video.reader import HAVE_DECORD, read_clip
+from vidsparse.data.video.writer import write_video
 from vidsparse.tables import format_table
 
 

@@ -76,7 +76,7 @@ def corruption_cost(data: Path, preset: str, severities: list[int]) -> float:
     """Seconds to make every variant of one test video (paid by both modes)."""
     import corruptions
     from vidsparse.data.splits import ucf101_split
-    from vidsparse.data.video_io import read_video
+    from vidsparse.data.video.reader import read_video
 
     path = ucf101_split(data, 1, "test").items[0][0]
     frames, fps = read_video(path)

@@ -25,7 +25,7 @@ def moving_square_video(frames: int = 12, height: int = 32, width: int = 40, see
 
 @pytest.fixture
 def write_tiny_video():
-    from vidsparse.data.video_io import write_video
+    from vidsparse.data.video.writer import write_video
 
     def write(path: Path, codec: str = "libx264", frames: int = 12, seed: int = 0, **kw) -> Path:
         options = {"mpeg4": {"qscale": "2"}, "libx264": {"crf": "10"}}.get(codec)

@@ -15,7 +15,8 @@ import corruptions
 
 from vidsparse.cli import main  # noqa: E402
 from vidsparse.data.splits import ucf101_split  # noqa: E402
-from vidsparse.data.video_io import read_video, write_video  # noqa: E402
+from vidsparse.data.video.reader import read_video  # noqa: E402
+from vidsparse.data.video.writer import write_video
 
 CLASSES = ("Juggle", "Surf")
 VIDEOS = ("Juggle/v_Juggle_g01_c01.avi", "Juggle/v_Juggle_g02_c01.avi", "Surf/v_Surf_g01_c01.webm")

@@ -26,16 +26,19 @@ import torch
 
 from tests.conftest import TINY_SYNTHETIC, moving_square_video, tiny_train_args
 from vidsparse.cli import main
-from vidsparse.data import transforms, video_io
+from vidsparse.data import transforms
+from vidsparse.data.video import decoding, reader
 from vidsparse.data.clips import random_clip
 from vidsparse.data.image_io import ImageDecodeError, read_rgb
 from vidsparse.data.splits import hmdb51_split, ucf101_split
 from vidsparse.data.transforms import ClipTransform
 from vidsparse.data.video_dataset import ClipSpec, VideoClipDataset, collate_skipping
-from vidsparse.data.video_io import VideoDecodeError, inspect_video, probe_video, read_clip, read_video, write_video
+from vidsparse.data.video.decoding import VideoDecodeError
+from vidsparse.data.video.reader import inspect_video, probe_video, read_clip, read_video
+from vidsparse.data.video.writer import write_video
 from vidsparse.errors import UserError
 
-BACKENDS = ["auto", "pyav"] + (["decord"] if video_io.HAVE_DECORD else [])
+BACKENDS = ["auto", "pyav"] + (["decord"] if reader.HAVE_DECORD else [])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -122,7 +125,7 @@ def test_unusable_videos_fail_promptly_with_their_kind(tmp_path: Path):
     paths = {name: str(make(tmp_path)) for name, (make, _) in UNUSABLE.items()}
     script = (
         "import json, sys\n"
-        "from vidsparse.data.video_io import VideoDecodeError, probe_video, read_clip, read_video\n"
+        "from vidsparse.data.video.decoding import VideoDecodeError\nfrom vidsparse.data.video.reader import probe_video, read_clip, read_video\n"
         f"paths, backends = json.loads(sys.argv[1]), {BACKENDS!r}\n"
         "out = {}\n"
         "for name, path in paths.items():\n"
@@ -215,7 +218,7 @@ def test_oversized_frames_are_downscaled_while_decoding(tmp_path: Path, backend:
     clip, _ = read_clip(path, lambda n: [3, 0], backend, max_pixels=limit)  # a short read: re-read small
     assert torch.equal(clip, frames[[3, 0]])  # both ways give the same frames
     assert probe_video(path, backend).width == 160  # the stored size is still reported
-    assert video_io.decode_size(3840, 2160) == (1920, 1080) and video_io.decode_size(1920, 1080) is None
+    assert decoding.decode_size(3840, 2160) == (1920, 1080) and decoding.decode_size(1920, 1080) is None
 
 
 def test_large_clips_convert_to_float_in_chunks_with_identical_results(monkeypatch):
@@ -240,8 +243,8 @@ def test_variable_frame_rate_is_sampled_by_frame_index(tmp_path: Path, suffix: s
 
 
 def test_open_gop_b_frames_are_read_exactly(tmp_path: Path):
-    """Xvid-style AVI (MPEG-4 with B-frames): decord's seeks are wrong there, so PyAV reads it,
-    seeking one key frame earlier when the wanted frame precedes the key frame in display order."""
+    """Xvid-style AVI (MPEG-4 with B-frames, open GOPs): decord's seeks are wrong there, so PyAV
+    reads it, from the start (an AVI has no presentation timestamps to seek by)."""
     path = write_video(tmp_path / "xvid.avi", moving_square_video(60, seed=3), 25, codec="mpeg4",
                        options={"g": "12", "bf": "2", "qscale": "3"})
     full, _ = read_video(path, backend="pyav")  # decoded from the start: the reference
@@ -251,22 +254,28 @@ def test_open_gop_b_frames_are_read_exactly(tmp_path: Path):
         assert torch.equal(frames, full[indices]), indices
     frames, _ = read_video(path, [41, 3, 59], "auto")
     assert torch.equal(frames, full[[41, 3, 59]])
-    assert inspect_video(path).open_gop
-    if video_io.HAVE_DECORD:
+    assert inspect_video(path).index.open_gop and inspect_video(path).mode == "sequential"
+    if reader.HAVE_DECORD:
         with pytest.raises(VideoDecodeError) as err:
             read_video(path, [41], backend="decord")
         assert err.value.kind == "backend"
 
 
-def test_open_gop_h264_is_flagged_for_decord_users(tmp_path: Path):
+def test_open_gop_h264_is_read_by_pyav_not_decord(tmp_path: Path):
     from vidsparse.data.check import check_video
 
     params = "open-gop=1:keyint=10:min-keyint=10:bframes=3:scenecut=0"
     path = write_video(tmp_path / "open.mp4", moving_square_video(30), 25, options={"x264-params": params})
     closed = write_video(tmp_path / "closed.mp4", moving_square_video(30), 25, options={"g": "10"})
-    assert inspect_video(path).open_gop and not inspect_video(closed).open_gop
-    if video_io.HAVE_DECORD:
-        assert "open_gop" in check_video(path, 8).notes and "open_gop" not in check_video(closed, 8).notes
+    assert inspect_video(path).index.open_gop and not inspect_video(closed).index.open_gop
+    if reader.HAVE_DECORD:
+        assert reader.decord_refusal(path) == "open GOPs" and reader.decord_refusal(closed) is None
+        assert "pyav_only" in check_video(path, 8).notes and "pyav_only" not in check_video(closed, 8).notes
+        with pytest.raises(VideoDecodeError):
+            read_video(path, [12], backend="decord")
+    full, _ = read_video(path, backend="pyav")
+    frames, _ = read_video(path, [12, 21, 29])  # auto: PyAV, seeking from a key frame
+    assert torch.equal(frames, full[[12, 21, 29]])
 
 
 # ----------------------------------------------------------------------------------------------

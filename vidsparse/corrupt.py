@@ -321,7 +321,8 @@ def corrupt_video(task: VideoTask) -> list[dict[str, Any]]:
     Runs in worker processes, so it takes and returns plain data and never raises: a video
     that cannot be decoded fails all its outputs, a corruption that fails fails only its own.
     """
-    from vidsparse.data.video_io import read_video, write_video
+    from vidsparse.data.video.reader import read_video
+    from vidsparse.data.video.writer import write_video
 
     try:
         frames, fps = read_video(task.source)

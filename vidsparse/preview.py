@@ -26,7 +26,7 @@ def load_clip(path: Path, max_frames: int = 64) -> tuple[torch.Tensor, float | N
         raise UserError(f"preview input not found: {path}")
     suffix = path.suffix.lower()
     if suffix in VIDEO_SUFFIXES or suffix in (".gif", ".mpg", ".mpeg"):
-        from vidsparse.data.video_io import probe_video, read_video
+        from vidsparse.data.video.reader import probe_video, read_video
 
         count = probe_video(path).num_frames
         frames, fps = read_video(path, list(range(min(count, max_frames))))

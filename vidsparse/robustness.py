@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from vidsparse.data.transforms import ClipTransform
 from vidsparse.data.video_dataset import ClipSpec, VideoClipDataset, test_views
-from vidsparse.data.video_io import read_video
+from vidsparse.data.video.reader import read_video
 from vidsparse.distributed import World, broadcast_object, gather_objects, joined_world, shard_indices
 from vidsparse.errors import UserError, did_you_mean
 from vidsparse.evaluate import Accuracy, AccuracyCounter, bare_model, evaluate, predict_views

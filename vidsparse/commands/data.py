@@ -29,9 +29,22 @@ def register(subparsers) -> None:
     check.add_argument("--split", type=int, default=1, help="split number for --dataset (default 1)")
     check.add_argument("--clip-len", type=int, default=16, help="frames per clip, to flag short videos (default 16)")
     check.add_argument("--stride", type=int, default=2, help="frame stride within a clip (default 2)")
+    check.add_argument("--verify-reads", type=int, default=2, metavar="N",
+                       help="random clips per video read through the chosen backend and compared with a decode "
+                            "from the start (default 2; 0 skips the comparison)")
     check.add_argument("--verbose", action="store_true",
-                       help="also list the files used with an adjustment (first few per kind)")
+                       help="also print one line per video (reader, frames decoded vs declared, notes) and list "
+                            "the files used with an adjustment (first few per kind)")
     check.set_defaults(func=run_check)
+    remux = actions.add_parser(
+        "remux", help="copy a dataset tree, rewriting packed-B-frame or unindexed videos by stream copy",
+        description="Mirror --data-root into --out. Videos with DivX-packed B-frames (most UCF101/HMDB51 AVIs) are "
+                    "unpacked and AVIs without an index get one, by stream copy (no re-encoding; every rewritten "
+                    "video is checked to decode to the same frames); every other file is copied as it is. "
+                    "Resumable: files already in --out are kept.")
+    remux.add_argument("--data-root", required=True, metavar="PATH")
+    remux.add_argument("--out", required=True, metavar="PATH")
+    remux.set_defaults(func=run_remux)
     download = actions.add_parser("download", help="download and extract CIFAR-10 or CIFAR-100 (python version)")
     download.add_argument("dataset", choices=["cifar10", "cifar100"])
     download.add_argument("--out", required=True, metavar="PATH", help="data root (pass it as --data-root)")
@@ -83,13 +96,30 @@ def run_check(args: argparse.Namespace) -> int:
     files = data_files(root)
     if not files:
         raise UserError(f"no video or image files under {root}")
+    if args.verify_reads < 0:
+        raise UserError("--verify-reads must be 0 or more")
     span = clip_span(args.clip_len, args.stride)
-    reports = [check_file(path, span, args.backend) for path in tqdm(files, desc="checking", disable=None)]
+    reports = [check_file(path, span, args.backend, args.verify_reads)
+               for path in tqdm(files, desc="checking", disable=None)]
     tally = _print_report(reports, args.verbose)
     if missing:
         print(f"{describe_missing(missing, missing_names, f'samples listed by the {args.dataset} split files')}; "
               "train and eval skip them")
-    return 1 if tally.problems or missing else 0
+    return 1 if tally.problems or missing or any(r.inexact for r in reports) else 0
+
+
+def run_remux(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from vidsparse.data.repair import remux_tree
+
+    summary = remux_tree(Path(args.data_root), Path(args.out),
+                         progress=lambda it: tqdm(it, desc="remuxing", disable=None))
+    for path, reason in summary.failed:
+        print(f"NOT REMUXED {path}: {reason}")
+    print(f"{len(summary.remuxed)} videos rewritten by stream copy, {summary.copied} files copied unchanged "
+          f"({len(summary.failed)} could not be rewritten) into {args.out}")
+    return 1 if summary.failed else 0
 
 
 def _print_report(reports: list, verbose: bool):
@@ -99,6 +129,10 @@ def _print_report(reports: list, verbose: bool):
     for report in reports:
         if report.problem:
             print(f"UNDECODABLE [{report.problem}] {report.message}")
+        if report.inexact:
+            print(f"INEXACT {report.path}: {report.inexact}; read it with --set data.backend=pyav and report the file")
+        elif verbose and is_video(report) and not report.problem:
+            print(f"VIDEO {report.describe()}")
     tally = Tally.of(reports)
     for note in tally.notes if verbose else ():
         noted = [r.path for r in reports if note in r.notes]

@@ -8,15 +8,20 @@ conversion as the image datasets.
 
 from __future__ import annotations
 
+import random
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from vidsparse.data.image_io import SIXTEEN_BIT_MODES, ImageDecodeError, to_rgb8
-from vidsparse.data.video_io import (
-    DECODE_PROBLEMS, HAVE_DECORD, MAX_FRAME_PIXELS, VIDEO_EXTENSIONS, VideoDecodeError, inspect_video, read_clip,
-)
+from vidsparse.data.video.decoding import DECODE_PROBLEMS, MAX_FRAME_PIXELS, VIDEO_EXTENSIONS, VideoDecodeError
+from vidsparse.data.video import decord_reader
+from vidsparse.data.video.pyav_reader import TIMESTAMPED_FORMATS
+from vidsparse.data.video.reader import HAVE_DECORD, inspect_video, read_clip, read_video
 from vidsparse.image_robustness import IMAGE_EXTENSIONS
 
 IMAGE_PROBLEMS: dict[str, str] = {
@@ -33,11 +38,17 @@ NOTES: dict[str, str] = {
     "oversize": f"more than {MAX_FRAME_PIXELS:,} pixels per frame: downscaled while decoding",
     "tiny": f"under {TINY_SIDE} px on a side: upsampled by the clip transform",
     "vfr": "variable frame rate: clips are sampled by frame index",
-    "pyav_only": "decord cannot read it correctly: read with PyAV (slower)",
-    "open_gop": "open-GOP B-frames: decord may seek to wrong frames; prefer --set data.backend=pyav",
+    "packed_b_frames": "DivX-packed B-frames: unpacked while reading ('vidsparse data remux' writes standard copies)",
+    "no_index": "AVI without an index: read sequentially ('vidsparse data remux' writes an indexed copy)",
+    "timestamps": "missing or repeated packet timestamps: decoded from the start for every read",
+    "frame_count": "the header's frame count differs from the frames a decode yields: the decoded count is used",
+    "pyav_only": "decord does not read it frame-exactly: read with PyAV",
     "sixteen_bit": "16-bit image: scaled to 8 bits by dropping the low byte",
     "converted": "grayscale, palette, alpha or CMYK image: converted to RGB",
 }
+
+VERIFY_READS = 2  # random clips per video compared with the decode from the start
+VERIFY_CLIP = 8  # frames per verification clip (stride 2)
 
 
 @dataclass(frozen=True)
@@ -46,38 +57,99 @@ class FileReport:
     problem: str = ""  # a key of PROBLEMS: train/eval/corrupt skip the file and count it
     message: str = ""
     notes: tuple[str, ...] = ()  # keys of NOTES: the file is used with that adjustment
+    reader: str = ""  # videos: the backend (and PyAV's way) that reads it, e.g. "pyav sequential"
+    frames: int = 0  # videos: frames a decode from the start yields
+    declared_frames: int = 0  # videos: frames the header declares (0: it does not say)
+    inexact: str = ""  # videos: a verification read that differed from the decode from the start
+
+    def describe(self) -> str:
+        """One line: what was found in this file."""
+        if self.problem:
+            return f"{self.path}: {self.problem}"
+        header = f"{self.declared_frames} in header" if self.declared_frames else "no count in header"
+        facts = [self.reader, f"{self.frames} frames decoded ({header})"] if self.reader else []
+        return f"{self.path}: " + "; ".join(facts + list(self.notes) + (["INEXACT"] if self.inexact else []))
 
 
-def check_video(path: Path, clip_span: int, backend: str = "auto") -> FileReport:
-    """Read the first and last frames as training would; then PyAV's container view for notes."""
+def _verification_reads(path: Path, num_frames: int, reads: int) -> list[list[int]]:
+    """Clips at random (but per-file reproducible) places, 8 frames at stride 2."""
+    rng = random.Random(zlib.crc32(path.name.encode()))
+    span = (VERIFY_CLIP - 1) * 2 + 1
+    clips = []
+    for _ in range(reads):
+        start = rng.randrange(max(1, num_frames - span + 1))
+        clips.append([min(start + 2 * i, num_frames - 1) for i in range(VERIFY_CLIP)])
+    return clips
+
+
+def _reader_used(video, backend: str) -> str:
+    if backend != "pyav" and HAVE_DECORD and decord_reader.why_not_exact(video) is None:
+        return "decord"
+    return f"pyav {video.mode}"
+
+
+def check_video(path: Path, clip_span: int, backend: str = "auto", verify_reads: int = VERIFY_READS) -> FileReport:
+    """Read the first and last frames as training would; then PyAV's container view for notes and
+    ``verify_reads`` random clips through the chosen backend against a decode from the start."""
     lengths: list[int] = []
     try:
         read_clip(path, lambda n: lengths.append(n) or [0, n - 1], backend)
     except VideoDecodeError as err:
         return FileReport(path, err.kind, str(err))
     notes = ["short"] if lengths[-1] < clip_span else []
-    video = None
     try:
         video = inspect_video(path)
-        notes += [note for note, applies in (
-            ("truncated", video.truncated),
-            ("vfr", video.variable_rate),
-            ("oversize", video.width * video.height > MAX_FRAME_PIXELS),
-            ("tiny", min(video.width, video.height) < TINY_SIDE),
-        ) if applies]
     except VideoDecodeError:
-        pass  # decord reads what PyAV cannot open: nothing more to learn
-    if backend != "pyav" and HAVE_DECORD:
-        try:
-            read_clip(path, lambda n: [0], "decord")
-            if video is not None and video.open_gop:
-                notes.append("open_gop")
-        except VideoDecodeError:
-            notes.append("pyav_only")
-    return FileReport(path, notes=tuple(notes))
+        return FileReport(path, notes=tuple(notes), reader="decord")  # decord reads what PyAV cannot open
+    reads = _verification_reads(path, video.num_frames, verify_reads)
+    truth, decoded_count = video.decode_from_start(sorted({i for clip in reads for i in clip}))
+    notes += [note for note, applies in (
+        ("truncated", video.truncated),
+        ("vfr", video.variable_rate),
+        ("oversize", video.width * video.height > MAX_FRAME_PIXELS),
+        ("tiny", min(video.width, video.height) < TINY_SIDE),
+        ("packed_b_frames", video.index.packed_b_frames),
+        ("no_index", is_avi_without_index(path)),
+        ("timestamps", video.index.timestamps != "ok" and video.container_format in TIMESTAMPED_FORMATS),
+        ("frame_count", bool(video.declared_frames) and video.declared_frames != decoded_count
+         and not video.truncated),
+        ("pyav_only", backend == "auto" and HAVE_DECORD and decord_reader.why_not_exact(video) is not None),
+    ) if applies]
+    inexact = ""
+    for clip in reads:
+        got, _ = read_video(path, clip, backend)
+        # a listed frame the decoder cannot produce (truncated tail) is read as its neighbour: not compared
+        if any(i in truth and not np.array_equal(got[k].numpy(), truth[i]) for k, i in enumerate(clip)):
+            inexact = f"frames {clip[0]}..{clip[-1]} differ from a decode from the start"
+            break
+    return FileReport(path, notes=tuple(notes), reader=_reader_used(video, backend), frames=decoded_count,
+                      declared_frames=video.declared_frames, inexact=inexact)
 
 
-def check_image(path: Path, clip_span: int = 0, backend: str = "auto") -> FileReport:
+def is_avi_without_index(path: Path) -> bool:
+    """An AVI with neither a legacy ``idx1`` index nor an OpenDML ``indx`` one."""
+    if path.suffix.lower() != ".avi":
+        return False
+    with path.open("rb") as fh:
+        head = fh.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"AVI ":
+            return False
+        header_list = b""
+        while chunk := fh.read(8):
+            if len(chunk) < 8:
+                break
+            kind, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if kind == b"idx1":
+                return False
+            if kind == b"LIST" and not header_list:
+                header_list = fh.read(min(size, 1 << 16))
+                fh.seek(size + (size & 1) - len(header_list), 1)
+                continue
+            fh.seek(size + (size & 1), 1)
+        return b"indx" not in header_list
+
+
+def check_image(path: Path, clip_span: int = 0, backend: str = "auto", verify_reads: int = 0) -> FileReport:
     """Decode to 8-bit RGB as the image datasets do (the clip arguments keep one checker signature)."""
     from PIL import Image
 
@@ -96,7 +168,7 @@ def check_image(path: Path, clip_span: int = 0, backend: str = "auto") -> FileRe
 
 
 # file suffix -> its checker
-CHECKERS: dict[str, Callable[[Path, int, str], FileReport]] = {
+CHECKERS: dict[str, Callable[[Path, int, str, int], FileReport]] = {
     **{ext: check_image for ext in IMAGE_EXTENSIONS}, **{ext: check_video for ext in VIDEO_EXTENSIONS},
 }
 
@@ -107,8 +179,8 @@ def data_files(root: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
-def check_file(path: Path, clip_span: int, backend: str = "auto") -> FileReport:
-    return CHECKERS[path.suffix.lower()](path, clip_span, backend)
+def check_file(path: Path, clip_span: int, backend: str = "auto", verify_reads: int = VERIFY_READS) -> FileReport:
+    return CHECKERS[path.suffix.lower()](path, clip_span, backend, verify_reads)
 
 
 def is_video(report: FileReport) -> bool:

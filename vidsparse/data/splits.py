@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidsparse.data.video_io import VIDEO_EXTENSIONS
+from vidsparse.data.video.decoding import VIDEO_EXTENSIONS
 from vidsparse.errors import UserError
 
 

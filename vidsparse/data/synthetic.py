@@ -24,7 +24,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from vidsparse.data.video_io import write_video
+from vidsparse.data.video.writer import write_video
 from vidsparse.errors import UserError
 
 

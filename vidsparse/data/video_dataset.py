@@ -15,7 +15,8 @@ from torch.utils.data import Dataset, default_collate
 
 from vidsparse.data.clips import random_clip, uniform_clips
 from vidsparse.data.transforms import ClipTransform
-from vidsparse.data.video_io import VideoDecodeError, read_clip
+from vidsparse.data.video.decoding import VideoDecodeError
+from vidsparse.data.video.reader import read_clip
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Video data: decoding (one file per backend, one selector in ``reader``), writing, datasets."""
