@@ -200,3 +200,72 @@ def test_duplicate_timestamps_are_read_sequentially(tmp_path: Path):
     frames, _ = reader.read_video(target, [5, 6, 7, 15], backend="auto")
     assert np.array_equal(frames.numpy(), truth[[5, 6, 7, 15]])
     assert "timestamps" in check_video(target, 8).notes
+
+
+# ---------------------------------------------------------------------------------------------
+# a UCF101-style tree as the official download lays it out, through the CLI
+
+
+@pytest.fixture
+def packed_ucf(tmp_path: Path) -> Path:
+    root = tmp_path / "UCF-101"
+    for c, name in enumerate(("ApplyEyeMakeup", "Archery")):
+        for g in (1, 2):
+            vf.packed_avi(root / name / f"v_{name}_g0{g}_c01.avi", vf.test_frames(30, seed=c * 2 + g))
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir()
+    (lists / "classInd.txt").write_bytes(b"1 ApplyEyeMakeup\r\n2 Archery\r\n")
+    (lists / "trainlist01.txt").write_bytes(b"ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi 1\r\n"
+                                            b"Archery/v_Archery_g01_c01.avi 2\r\n")
+    (lists / "testlist01.txt").write_bytes(b"ApplyEyeMakeup/v_ApplyEyeMakeup_g02_c01.avi\r\n"
+                                           b"Archery/v_Archery_g02_c01.avi\r\n")
+    return root
+
+
+def test_data_check_and_remux_on_a_packed_ucf101_tree(packed_ucf: Path, tmp_path: Path, capsys):
+    from vidsparse.cli import main
+
+    assert main(["data", "check", "--data-root", str(packed_ucf), "--dataset", "ucf101", "--clip-len", "8",
+                 "--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert "4  used     packed_b_frames " in out
+    assert out.count("pyav sequential; 30 frames decoded (30 in header); packed_b_frames") == 4, out
+    assert "INEXACT" not in out and "4 of 4 videos decode; 0 undecodable" in out
+
+    copy = tmp_path / "UCF-101-remuxed"
+    assert main(["data", "remux", "--data-root", str(packed_ucf), "--out", str(copy)]) == 0
+    assert "4 videos rewritten by stream copy, 3 files copied unchanged (0 could not be rewritten)" in \
+        capsys.readouterr().out
+    assert (copy / "ucfTrainTestlist" / "trainlist01.txt").read_bytes() == \
+        (packed_ucf / "ucfTrainTestlist" / "trainlist01.txt").read_bytes()
+    for original in packed_ucf.rglob("*.avi"):
+        remuxed = copy / original.relative_to(packed_ucf)
+        assert np.array_equal(vf.decode_from_start(remuxed), vf.decode_from_start(original))
+        assert not reader.inspect_video(remuxed).index.packed_b_frames
+    assert main(["data", "check", "--data-root", str(copy), "--dataset", "ucf101"]) == 0
+    assert "packed_b_frames" not in capsys.readouterr().out
+    assert main(["data", "remux", "--data-root", str(packed_ucf), "--out", str(copy)]) == 0  # resumable
+    assert "0 videos rewritten by stream copy, 0 files copied unchanged" in capsys.readouterr().out
+
+
+def test_remux_refuses_to_write_into_its_source(packed_ucf: Path, capsys):
+    from vidsparse.cli import main
+
+    assert main(["data", "remux", "--data-root", str(packed_ucf), "--out", str(packed_ucf / "fixed")]) == 2
+    assert "must lie outside --data-root" in capsys.readouterr().err
+    assert not (packed_ucf / "fixed").exists()
+
+
+def test_clips_from_packed_avis_are_the_frames_at_the_sampled_positions(packed_ucf: Path):
+    """The headline path (the datasets' read_clip): the frames at the positions the sampler chose."""
+    path = next(packed_ucf.rglob("*.avi"))
+    truth = vf.decode_from_start(path)
+    seen: list[list[int]] = []
+
+    def select(n: int) -> list[int]:
+        seen.append([(7 + 2 * i) % n for i in range(8)])
+        return seen[-1]
+
+    frames, _ = reader.read_clip(path, select)
+    assert [vf.frame_number(f) for f in frames.numpy()] == seen[0]
+    assert np.array_equal(frames.numpy(), truth[seen[0]])

@@ -24,6 +24,8 @@ import av
 import numpy as np
 import torch
 
+from vidsparse.data.video.writer import write_video
+
 VOP = b"\x00\x00\x01\xb6"
 USER_DATA = b"\x00\x00\x01\xb2"
 VOL_PREFIX = b"\x00\x00\x01\x20"  # video_object_layer_start_code is 0x20..0x2f
@@ -57,6 +59,7 @@ def frame_number(image: np.ndarray | torch.Tensor) -> int:
 def _encode(path: Path, frames: np.ndarray, codec: str, *, fps: Fraction = Fraction(25), options: dict | None = None,
             fmt: str | None = None, codec_tag: str | None = None, b_frames: int = 0,
             pts: list[int] | None = None, time_base: Fraction | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", format=fmt) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
@@ -259,8 +262,6 @@ def vp9_mkv(path: Path, frames: np.ndarray) -> Path:
 
 
 def toolkit_mp4(path: Path, frames: np.ndarray) -> Path:
-    from vidsparse.data.video.writer import write_video
-
     return write_video(path, frames, 25)
 
 

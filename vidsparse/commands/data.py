@@ -4,6 +4,7 @@ train/eval/corrupt would skip or adjust; fetch CIFAR-10/100."""
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 
@@ -20,7 +21,8 @@ def register(subparsers) -> None:
         "check", help="list the videos and images train/eval/corrupt would skip (and why) or adjust",
         description="Read every video and image under --data-root as training would and report, per problem "
                     "kind, the files that are skipped and counted, and the files used with an adjustment "
-                    "(looped, downscaled, ...). Exit code 1 if any file would be skipped. "
+                    "(looped, downscaled, ...), the reader each video gets, and whether random reads equal a "
+                    "decode from the start. Exit code 1 if any file would be skipped or a read was inexact. "
                     "Policies: docs/input-policies.md.")
     check.add_argument("--data-root", required=True, metavar="PATH")
     check.add_argument("--backend", default="auto", choices=["auto", "decord", "pyav"])
@@ -146,6 +148,9 @@ def _print_report(reports: list, verbose: bool):
         print(f"  {count:>6}  used     {note:<17} {NOTES[note]}")
     if tally.notes and not verbose:
         print("  (--verbose lists the files used with an adjustment)")
+    readers = Counter(r.reader for r in reports if r.reader)
+    if readers:
+        print("  read with: " + ", ".join(f"{name} {count}" for name, count in sorted(readers.items())))
     for label, verb, bad_word, group in (("videos", "decode", "undecodable", [r for r in reports if is_video(r)]),
                                          ("images", "read", "unreadable", [r for r in reports if not is_video(r)])):
         bad = sum(1 for r in group if r.problem)

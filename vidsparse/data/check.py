@@ -179,6 +179,11 @@ def data_files(root: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
+def needs_remux(report: FileReport) -> bool:
+    """A usable video that a stream copy makes standard: packed B-frames unpacked, index written."""
+    return not report.problem and bool({"packed_b_frames", "no_index"} & set(report.notes))
+
+
 def check_file(path: Path, clip_span: int, backend: str = "auto", verify_reads: int = VERIFY_READS) -> FileReport:
     return CHECKERS[path.suffix.lower()](path, clip_span, backend, verify_reads)
 
