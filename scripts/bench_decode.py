@@ -9,12 +9,13 @@ share of clips equal to it frame for frame (a clip whose read raised counts as i
 "refused": the backend declines the file, as decord does where it is not frame-exact). Prints a
 Markdown table; ratios are within this one run.
 
-    .venv/bin/python scripts/bench_decode.py [--clips 60] [--frames 120]
+    .venv/bin/python scripts/bench_decode.py [--clips 60] [--frames 120] [--before OLD/video_io.py]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import random
 import sys
 import tempfile
@@ -32,7 +33,7 @@ from vidsparse.tables import format_table  # noqa: E402
 CLIP_LEN, STRIDE = 16, 2
 
 
-def bench(path: Path, truth: np.ndarray, backend: str, clips: int) -> str:
+def bench(path: Path, truth: np.ndarray, backend: str, clips: int, read=read_clip) -> str:
     """'frames/s (share of clips equal to the truth)', 'refused' (the backend declines the file)
     or 'N errors' counted among the inexact clips."""
     rng = random.Random(0)
@@ -41,7 +42,7 @@ def bench(path: Path, truth: np.ndarray, backend: str, clips: int) -> str:
         start = rng.randrange(len(truth))
         indices = [(start + STRIDE * i) % len(truth) for i in range(CLIP_LEN)]
         try:
-            frames, _ = read_clip(path, lambda n: indices, backend)
+            frames, _ = read(path, lambda n: indices, backend)
         except Exception as err:
             refused += getattr(err, "kind", "") == "backend"
             errors += 1
@@ -58,18 +59,29 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=60)
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--formats", default=",".join(video_formats.FORMATS), help="comma-separated format names")
+    parser.add_argument("--before", metavar="FILE.py",
+                        help="an earlier reader module with the same read_clip(path, select, backend) (e.g. the "
+                             "video_io.py of an older commit) to measure in the same run, as 'before' columns")
     args = parser.parse_args()
-    backends = (["decord"] if HAVE_DECORD else []) + ["pyav", "auto"]
+    readers = {"": read_clip}
+    if args.before:
+        spec = importlib.util.spec_from_file_location("reader_before", args.before)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["reader_before"] = module  # its dataclasses look their module up
+        spec.loader.exec_module(module)
+        readers = {" before": module.read_clip, " after": read_clip}
+    backends = [(f"{b}{label}", b, read) for b in (["decord"] if HAVE_DECORD else []) + ["pyav", "auto"]
+                for label, read in readers.items()]
     frames = video_formats.test_frames(args.frames, height=240, width=320)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.formats.split(","):
             path = video_formats.make_format(name, Path(tmp), frames)
             truth = video_formats.decode_from_start(path)
-            rows.append([name, *(bench(path, truth, backend, args.clips) for backend in backends)])
+            rows.append([name, *(bench(path, truth, backend, args.clips, read) for _, backend, read in backends)])
     print(f"frames/s reading {args.clips} random {CLIP_LEN}-frame clips (stride {STRIDE}) of 320x240, "
           f"{args.frames}-frame videos; (share of clips equal to the decode from the start)")
-    print(format_table(["format", *backends], rows))
+    print(format_table(["format", *(column for column, _, _ in backends)], rows))
 
 
 if __name__ == "__main__":
