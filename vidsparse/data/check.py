@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from vidsparse.data.image_io import SIXTEEN_BIT_MODES, ImageDecodeError, to_rgb8
+from vidsparse.data.image.io import SIXTEEN_BIT_MODES, ImageDecodeError, to_rgb8
 from vidsparse.data.video_io import (
     DECODE_PROBLEMS, HAVE_DECORD, MAX_FRAME_PIXELS, VIDEO_EXTENSIONS, VideoDecodeError, inspect_video, read_clip,
 )
-from vidsparse.image_robustness import IMAGE_EXTENSIONS
+from vidsparse.evaluation.image import IMAGE_EXTENSIONS
 
 IMAGE_PROBLEMS: dict[str, str] = {
     "unreadable_image": "image Pillow cannot open or decode (truncated, empty, not an image)",

@@ -1,0 +1,3 @@
+"""Video datasets: clip sampling, transforms, split files, the synthetic set.
+
+The decoders live in ``vidsparse.data.video_io``."""
