@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/video_form
 
 from tests import video_formats  # noqa: E402
 from vidsparse.data.video.reader import HAVE_DECORD, read_clip  # noqa: E402
-from vidsparse.tables import format_table  # noqa: E402
+from vidsparse.core.tables import format_table  # noqa: E402
 
 CLIP_LEN, STRIDE = 16, 2
 

@@ -40,8 +40,8 @@ def synthetic_config(videos: int, frames: int, size: int):
 
 def make_dataset(root: Path, videos: int, frames: int, size: int) -> Path:
     """Synthetic UCF101-layout set with ``videos`` test videos; train videos deleted (not evaluated)."""
-    from vidsparse.data.splits import ucf101_split
-    from vidsparse.data.synthetic import ensure_synthetic
+    from vidsparse.data.video.splits import ucf101_split
+    from vidsparse.data.video.synthetic import ensure_synthetic
 
     data = ensure_synthetic(root / "data", synthetic_config(videos, frames, size))
     for path, _ in ucf101_split(data, 1, "train").items:
@@ -55,7 +55,7 @@ def make_run(run: Path, data: Path, videos: int, frames: int, size: int, views: 
 
     from vidsparse.config import build_config, save_config
     from vidsparse.data.registry import dataset_defaults
-    from vidsparse.data.synthetic import CLASSES
+    from vidsparse.data.video.synthetic import CLASSES
     from vidsparse.models import create_model
 
     clips, crops = (int(v) for v in views.split("x"))
@@ -75,7 +75,7 @@ def make_run(run: Path, data: Path, videos: int, frames: int, size: int, views: 
 def corruption_cost(data: Path, preset: str, severities: list[int]) -> float:
     """Seconds to make every variant of one test video (paid by both modes)."""
     import corruptions
-    from vidsparse.data.splits import ucf101_split
+    from vidsparse.data.video.splits import ucf101_split
     from vidsparse.data.video.reader import read_video
 
     path = ucf101_split(data, 1, "test").items[0][0]
@@ -109,8 +109,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from vidsparse.cli import main as cli
-    from vidsparse.eval_run import EvalRequest, run_eval
-    from vidsparse.robustness import parse_severities
+    from vidsparse.evaluation.run import EvalRequest, run_eval
+    from vidsparse.evaluation.engine import parse_severities
 
     severities = parse_severities(args.severities)
     tmp = Path(tempfile.mkdtemp(prefix="bench_eval-"))

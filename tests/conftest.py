@@ -43,7 +43,7 @@ TINY_SYNTHETIC = {
 def synthetic_root(tmp_path_factory) -> Path:
     """A tiny synthetic dataset shared by the tests that only read it."""
     from vidsparse.config import SyntheticConfig
-    from vidsparse.data.synthetic import ensure_synthetic
+    from vidsparse.data.video.synthetic import ensure_synthetic
 
     return ensure_synthetic(tmp_path_factory.mktemp("data") / "synthetic", SyntheticConfig(**TINY_SYNTHETIC))
 

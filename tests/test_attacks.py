@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from tests.conftest import tiny_train_args
-from vidsparse.attacks import AttackSpec, PixelModel, adversarial_accuracy, attack, to_pixels
+from vidsparse.evaluation.attacks import AttackSpec, PixelModel, adversarial_accuracy, attack, to_pixels
 from vidsparse.cli import main
 from vidsparse.errors import UserError
 
@@ -164,7 +164,7 @@ def test_eval_rejects_bad_attack_in_one_line(tmp_path: Path, args, message, caps
 
 
 def test_eval_attack_end_to_end_and_report(synthetic_root: Path, tmp_path: Path, capsys):
-    from vidsparse.report import build_report
+    from vidsparse.reporting.report import build_report
 
     run = tmp_path / "run"
     assert main(tiny_train_args(synthetic_root, run)) == 0

@@ -63,7 +63,7 @@ def test_saved_config_round_trips(tmp_path: Path):
 
 
 def test_shipped_recipes_and_sweeps_load():
-    from vidsparse.sweep import expand, load_sweep
+    from vidsparse.workflows.sweep import expand, load_sweep
 
     configs = Path(__file__).parents[1] / "configs"
     recipes = sorted([*configs.glob("*.yaml"), *configs.glob("study/*.yaml")])

@@ -14,7 +14,7 @@ import torch
 import corruptions
 
 from vidsparse.cli import main  # noqa: E402
-from vidsparse.data.splits import ucf101_split  # noqa: E402
+from vidsparse.data.video.splits import ucf101_split  # noqa: E402
 from vidsparse.data.video.reader import read_video  # noqa: E402
 from vidsparse.data.video.writer import write_video
 

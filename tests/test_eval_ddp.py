@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 
 from tests.conftest import TINY_SYNTHETIC, tiny_train_args
 from vidsparse.cli import main
-from vidsparse.evaluate import evaluate
+from vidsparse.evaluation.accuracy import evaluate
 
 ODD_SET = {**TINY_SYNTHETIC, "classes": 3, "test_per_class": 3}  # 9 test videos
 TEST_VIDEOS = 9
@@ -73,7 +73,7 @@ def test_evaluate_on_two_ranks_equals_one_process(tmp_path: Path):
 def odd_run(tmp_path_factory) -> tuple[Path, Path]:
     """(data root, trained run) on a synthetic set with 9 test videos."""
     from vidsparse.config import SyntheticConfig
-    from vidsparse.data.synthetic import ensure_synthetic
+    from vidsparse.data.video.synthetic import ensure_synthetic
 
     tmp = tmp_path_factory.mktemp("ddp")
     root = ensure_synthetic(tmp / "data", SyntheticConfig(**ODD_SET))

@@ -15,7 +15,7 @@ from vidsparse.config import RunConfig
 from vidsparse.data.build import build_datasets, build_scoring_dataset
 from vidsparse.data.subsets import select_subset
 from vidsparse.errors import UserError
-from vidsparse.hardness import average_runs, el2n_scores
+from vidsparse.workflows.hardness import average_runs, el2n_scores
 
 
 def test_el2n_matches_formula_plain_and_squared():

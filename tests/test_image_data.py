@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from vidsparse.cli import main
-from vidsparse.data.images import (
+from vidsparse.data.image.datasets import (
     ImageDataset, padded_crop, read_cifar, read_digits, read_imagenet, read_rgb, read_tinyimagenet, resized_crop,
 )
 from vidsparse.errors import UserError

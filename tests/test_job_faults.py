@@ -22,7 +22,7 @@ from typing import Callable
 import pytest
 
 from tests.conftest import tiny_train_args
-from vidsparse import robustness
+from vidsparse.evaluation import engine as robustness
 from vidsparse.cli import main
 
 TEST_VIDEOS, ALL_VIDEOS = 8, 20  # the tiny synthetic set: 4 classes x (3 train + 2 test)
@@ -157,7 +157,7 @@ def test_sigterm_stops_corrupt_workers_cleanly(synthetic_root: Path, tmp_path: P
 def test_leftovers_of_a_killed_corrupt_job_are_cleaned(tmp_path: Path):
     """Temporary files and image-class folders are removed; a manifest line cut short is dropped
     before new rows are appended after it."""
-    from vidsparse.corrupt import Manifest, remove_stale_temporaries
+    from vidsparse.generation.job import Manifest, remove_stale_temporaries
 
     (tmp_path / "fog" / "1" / ".n01440764.tmp-4242").mkdir(parents=True)  # an image class in the making
     (tmp_path / "fog" / "1" / ".n01440764.tmp-4242" / "a.JPEG").write_bytes(b"jpeg")

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from vidsparse import metrics
+from vidsparse.evaluation import metrics
 
 # Two corruptions, uneven severities: the flat mean and mPC differ on purpose.
 GRID = {"noise": {"1": 0.8, "2": 0.6, "3": 0.4}, "blur": {1: 0.9, 2: 0.7}}

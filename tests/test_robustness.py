@@ -15,13 +15,14 @@ from torch import nn
 
 import corruptions
 from tests.conftest import tiny_train_args
-from vidsparse import plots, robustness
+from vidsparse.reporting import plots
+from vidsparse.evaluation import engine as robustness
 from vidsparse.cli import main
 from vidsparse.config import load_run_config
 from vidsparse.errors import UserError
-from vidsparse.evaluate import evaluate, load_run_model
-from vidsparse.fourier import default_radii, filter_frequencies
-from vidsparse.robustness import Cell, CorruptionOptions, predict_cells
+from vidsparse.evaluation.accuracy import evaluate, load_run_model
+from vidsparse.evaluation.fourier import default_radii, filter_frequencies
+from vidsparse.evaluation.engine import Cell, CorruptionOptions, predict_cells
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +81,8 @@ def test_corruption_selection_and_severities():
 @pytest.mark.parametrize("num_frames, single_frame", [(48, False), (5, False), (1, False), (48, True)])
 def test_views_from_the_planned_frames_equal_views_from_the_whole_video(num_frames, single_frame):
     """The evaluator corrupts only plan.frames; views built from those equal views of the full video."""
-    from vidsparse.data.transforms import ClipTransform
-    from vidsparse.data.video_dataset import ClipSpec
+    from vidsparse.data.video.transforms import ClipTransform
+    from vidsparse.data.video.dataset import ClipSpec
 
     spec = ClipSpec(8, 2, 3, 2, single_frame)  # 3 clips x 2 crops; a 5- or 1-frame video repeats frames
     source = robustness.VideoSource([], Path("."), spec, ClipTransform(24, 20, (0.5,) * 3, (0.25,) * 3, False))
@@ -149,7 +150,7 @@ def test_on_the_fly_equals_the_vidsparse_corrupt_set(trained_run: Path, tmp_path
     in-memory ones by up to 2/255). Exact equality needs RGB-lossless storage, so the set is
     written here with libx264rgb (qp 0) through the same command.
     """
-    import vidsparse.corrupt as corrupt_job
+    import vidsparse.generation.job as corrupt_job
 
     monkeypatch.setattr(corrupt_job, "video_encoding",
                         lambda suffix, crf: ("libx264rgb", {"qp": "0", "preset": "veryfast"}, "rgb24"))
@@ -345,7 +346,7 @@ def colour_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def image_model():
-    from vidsparse.image_robustness import ImageTransform
+    from vidsparse.evaluation.image import ImageTransform
 
     torch.manual_seed(0)
     model = TinyConvNet()
@@ -376,7 +377,7 @@ def write_cifar_c(root: Path, images: np.ndarray, labels: np.ndarray, names: lis
 
 
 def test_image_c_readers_and_on_the_fly_equality(image_model, tmp_path: Path):
-    from vidsparse.image_robustness import ImageArrayDataset, ImageSource, c_cell_dataset, c_format
+    from vidsparse.evaluation.image import ImageArrayDataset, ImageSource, c_cell_dataset, c_format
 
     model, transform = image_model
     images, labels = colour_images(12, seed=1)
@@ -420,7 +421,7 @@ def test_image_run_through_the_eval_command(image_model, tmp_path: Path, monkeyp
     """An image run (dataset kind "image") is evaluated on the fly and from a CIFAR-C style set."""
     from vidsparse.config import RunConfig, save_config
     from vidsparse.data.registry import DATASETS, DatasetSpec
-    from vidsparse.image_robustness import IMAGE_TEST_SETS, ImageArrays
+    from vidsparse.evaluation.image import IMAGE_TEST_SETS, ImageArrays
     from vidsparse.models.registry import MODELS, InputSpec, ModelEntry
 
     model, transform = image_model

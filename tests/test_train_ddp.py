@@ -20,18 +20,18 @@ from torch.utils.data import RandomSampler
 
 from tests.conftest import tiny_train_args
 from vidsparse.cli import main
-from vidsparse.distributed import World, shard_with_padding
-from vidsparse.train import epoch_order
+from vidsparse.core.distributed import World, shard_with_padding
+from vidsparse.training.loop import epoch_order
 
 # torchrun entry: runs `vidsparse <args>` once per argument list in RUNS.json (one launch, so the
 # second job reuses the process group the first one created) and saves what each rank did per run.
 ENTRY = '''
 import json, os, sys
-import vidsparse.checkpoint, vidsparse.io_utils, vidsparse.sparse.sparsifier
+import vidsparse.core.checkpoint, vidsparse.core.io, vidsparse.sparse.sparsifier
 from vidsparse.cli import main
 from vidsparse.sparse.distributed import mask_digests
 
-real_write, real_check = vidsparse.io_utils.atomic_write, vidsparse.sparse.sparsifier.assert_masks_identical
+real_write, real_check = vidsparse.core.io.atomic_write, vidsparse.sparse.sparsifier.assert_masks_identical
 records = []
 
 def atomic_write(path, write):
@@ -42,7 +42,7 @@ def check(sparsifier):
     records[-1]["mask_checks"].append(mask_digests(sparsifier))
     real_check(sparsifier)
 
-vidsparse.io_utils.atomic_write = vidsparse.checkpoint.atomic_write = atomic_write
+vidsparse.core.io.atomic_write = vidsparse.core.checkpoint.atomic_write = atomic_write
 vidsparse.sparse.sparsifier.assert_masks_identical = check
 for args in json.load(open(sys.argv[1])):
     records.append({"writes": [], "mask_checks": []})
@@ -73,7 +73,7 @@ def test_two_rank_training_keeps_masks_identical_and_only_rank_0_writes(
         synthetic_root: Path, tmp_path: Path, capsys):
     from vidsparse.config import load_run_config
     from vidsparse.data.build import build_datasets
-    from vidsparse.evaluate import evaluate, load_run_model
+    from vidsparse.evaluation.accuracy import evaluate, load_run_model
     from vidsparse.models import get_model_entry
 
     runs = {m: tmp_path / m for m in METHODS}

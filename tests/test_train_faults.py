@@ -27,10 +27,10 @@ from vidsparse.cli import main
 PAUSE_ENTRY = '''
 import os, sys, time
 from pathlib import Path
-import vidsparse.train
+import vidsparse.training.loop
 from vidsparse.cli import main
 
-real_agree, batches = vidsparse.train.max_across_ranks, 0
+real_agree, batches = vidsparse.training.loop.max_across_ranks, 0
 pause_at, flags = int(os.environ["PAUSE_AT"]), Path(os.environ["PAUSE_DIR"])
 
 def agree(values, world, device):
@@ -44,7 +44,7 @@ def agree(values, world, device):
             time.sleep(0.02)
     return decided
 
-vidsparse.train.max_across_ranks = agree
+vidsparse.training.loop.max_across_ranks = agree
 sys.exit(main(sys.argv[1:]))
 '''
 
@@ -151,9 +151,9 @@ def test_sigterm_saves_mid_epoch_and_exits_143_then_resume_equals_uninterrupted(
 
 
 def test_sigint_in_process_exits_130(synthetic_root, tmp_path, monkeypatch, capsys):
-    import vidsparse.train
+    import vidsparse.training.loop
 
-    real_agree, batches = vidsparse.train.max_across_ranks, []
+    real_agree, batches = vidsparse.training.loop.max_across_ranks, []
 
     def agree(values, world, device):
         decided = real_agree(values, world, device)
@@ -162,7 +162,7 @@ def test_sigint_in_process_exits_130(synthetic_root, tmp_path, monkeypatch, caps
             os.kill(os.getpid(), signal.SIGINT)
         return decided
 
-    monkeypatch.setattr(vidsparse.train, "max_across_ranks", agree)
+    monkeypatch.setattr(vidsparse.training.loop, "max_across_ranks", agree)
     before = signal.getsignal(signal.SIGINT)
     assert main(run_args(synthetic_root, tmp_path / "run")) == 130
     assert capsys.readouterr().err.strip() == "interrupted at epoch 1 step 3; continue with --resume"

@@ -21,7 +21,7 @@ from vidsparse.sparse.config import SparseConfig
 
 @dataclass
 class SyntheticConfig:
-    """Size of the built-in synthetic action dataset (see vidsparse.data.synthetic)."""
+    """Size of the built-in synthetic action dataset (see vidsparse.data.video.synthetic)."""
 
     classes: int = 8
     train_per_class: int = 48
@@ -265,7 +265,7 @@ def config_from_dict(values: Mapping[str, Any]) -> RunConfig:
 
 
 def save_config(cfg: RunConfig, path: str | os.PathLike) -> None:
-    from vidsparse.io_utils import atomic_write_text
+    from vidsparse.core.io import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--out PATH is required (an output folder, or a .png with --preview)")
     if args.preview:
         return _run_preview(args)
-    from vidsparse.graceful_stop import Terminated, sigterm_as_interrupt
+    from vidsparse.core.graceful_stop import Terminated, sigterm_as_interrupt
 
     try:
         with sigterm_as_interrupt():
@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_preview(args: argparse.Namespace) -> int:
-    from vidsparse.corrupt import select_corruptions
-    from vidsparse.preview import default_preset, load_clip, preview
+    from vidsparse.generation.job import select_corruptions
+    from vidsparse.generation.preview import default_preset, load_clip, preview
 
     source, out = Path(args.preview), Path(args.out)
     if out.suffix.lower() != ".png":
@@ -83,13 +83,13 @@ def _resolve_root(dataset: str, data_root: str | None) -> Path:
     from tqdm import tqdm
 
     from vidsparse.config import SyntheticConfig
-    from vidsparse.data.synthetic import ensure_synthetic
+    from vidsparse.data.video.synthetic import ensure_synthetic
 
     return ensure_synthetic(data_root or None, SyntheticConfig(), progress=lambda it, desc: tqdm(it, desc=desc))
 
 
 def _run_job(args: argparse.Namespace) -> int:
-    from vidsparse.corrupt import (DATASETS, DEFAULT_PRESET, JobConfig, parse_severities,
+    from vidsparse.generation.job import (DATASETS, DEFAULT_PRESET, JobConfig, parse_severities,
                                    run_job, select_corruptions)
     from vidsparse.errors import did_you_mean
 

@@ -59,7 +59,7 @@ def run_synth(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from vidsparse.config import SyntheticConfig, parse_set_arguments, set_dotted
-    from vidsparse.data.synthetic import ensure_synthetic
+    from vidsparse.data.video.synthetic import ensure_synthetic
 
     cfg = SyntheticConfig()
     for key, value in parse_set_arguments(args.set):
@@ -71,7 +71,7 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from vidsparse.data.images import download_cifar
+    from vidsparse.data.image.datasets import download_cifar
 
     folder = download_cifar(args.dataset, args.out, url=args.url)
     print(f"{args.dataset} ready at {folder}; train with --dataset {args.dataset} --data-root {args.out}")
@@ -86,7 +86,7 @@ def run_check(args: argparse.Namespace) -> int:
 
     from vidsparse.data.build import describe_missing
     from vidsparse.data.check import check_file, data_files, split_missing
-    from vidsparse.data.clips import clip_span
+    from vidsparse.data.video.clips import clip_span
     from vidsparse.errors import UserError
 
     root = Path(args.data_root)

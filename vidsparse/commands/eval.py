@@ -82,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
     """Under torchrun every rank runs this; only rank 0 writes files and prints."""
     import sys
 
-    from vidsparse.distributed import init_from_env, shutdown
-    from vidsparse.graceful_stop import Terminated, sigterm_as_interrupt
-    from vidsparse.train import resolve_device
+    from vidsparse.core.distributed import init_from_env, shutdown
+    from vidsparse.core.graceful_stop import Terminated, sigterm_as_interrupt
+    from vidsparse.training.loop import resolve_device
 
     try:
         with sigterm_as_interrupt():
@@ -101,10 +101,10 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
     from pathlib import Path
 
-    from vidsparse.attacks import AttackSpec
+    from vidsparse.evaluation.attacks import AttackSpec
     from vidsparse.data.build import parse_views
-    from vidsparse.eval_results import format_results
-    from vidsparse.eval_run import EvalRequest, family_map, run_eval
+    from vidsparse.evaluation.results import format_results
+    from vidsparse.evaluation.run import EvalRequest, family_map, run_eval
 
     request = EvalRequest(
         run_dir=Path(args.run), views=parse_views(args.views), checkpoint=args.checkpoint, device=device,

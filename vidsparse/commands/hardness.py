@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidsparse.hardness import compute_hardness
+    from vidsparse.workflows.hardness import compute_hardness
 
     cfg = config_from_args(args)
     out = cfg.train.out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from vidsparse.tables import format_table
+from vidsparse.core.tables import format_table
 
 
 def _models() -> str:

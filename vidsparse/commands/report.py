@@ -13,8 +13,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidsparse.report import build_report, summary_rows
-    from vidsparse.tables import format_table
+    from vidsparse.reporting.report import build_report, summary_rows
+    from vidsparse.core.tables import format_table
 
     result = build_report(args.runs, args.out)
     print(format_table(*summary_rows(result.groups)))

@@ -31,7 +31,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidsparse.sweep import commands, expand, load_sweep, run_sweep
+    from vidsparse.workflows.sweep import commands, expand, load_sweep, run_sweep
 
     spec = load_sweep(args.grid)
     out_root = Path(args.out_root) if args.out_root else Path("runs") / Path(args.grid).stem

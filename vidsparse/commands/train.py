@@ -102,7 +102,7 @@ def register(subparsers) -> None:
 
 def check_download(data) -> None:
     """``--download``: only the CIFAR archives are public and small enough to fetch here."""
-    from vidsparse.data.images import CIFAR
+    from vidsparse.data.image.datasets import CIFAR
     from vidsparse.errors import UserError
 
     if data.dataset not in CIFAR:
@@ -113,7 +113,7 @@ def check_download(data) -> None:
 
 def download_dataset(cfg) -> None:
     """The download itself; ``train`` runs it one rank at a time per filesystem under torchrun."""
-    from vidsparse.data.images import download_cifar
+    from vidsparse.data.image.datasets import download_cifar
 
     download_cifar(cfg.data.dataset, cfg.data.root)
 
@@ -122,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
     """Under torchrun every rank runs this; only rank 0 prints."""
     import sys
 
-    from vidsparse.distributed import current_world
-    from vidsparse.graceful_stop import TrainingInterrupted
-    from vidsparse.train import train
+    from vidsparse.core.distributed import current_world
+    from vidsparse.core.graceful_stop import TrainingInterrupted
+    from vidsparse.training.loop import train
 
     cfg = config_from_args(args)
     if args.download:

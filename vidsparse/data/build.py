@@ -9,8 +9,8 @@ from typing import Callable
 from torch.utils.data import Dataset
 
 from vidsparse.data.registry import get_dataset
-from vidsparse.data.transforms import ClipTransform
-from vidsparse.data.video_dataset import ClipSpec, VideoClipDataset
+from vidsparse.data.video.transforms import ClipTransform
+from vidsparse.data.video.dataset import ClipSpec, VideoClipDataset
 from vidsparse.errors import UserError
 
 
@@ -103,7 +103,7 @@ def _image_size(cfg) -> int:
 
 
 def _scoring_image(cfg, spec, mean, std) -> Dataset:
-    from vidsparse.data.images import ImageDataset
+    from vidsparse.data.image.datasets import ImageDataset
 
     train_split, _ = spec.lists(cfg.data)
     return ImageDataset(train_split, _image_size(cfg), mean, std, train=False)
@@ -111,7 +111,7 @@ def _scoring_image(cfg, spec, mean, std) -> Dataset:
 
 def _build_image(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> DataBundle:
     """Images at the model's own input size, so training, testing and ``vidsparse eval`` agree."""
-    from vidsparse.data.images import AUGMENTATIONS, ImageDataset, padded_crop
+    from vidsparse.data.image.datasets import AUGMENTATIONS, ImageDataset, padded_crop
 
     data = cfg.data
     train_split, test_split = spec.lists(data)

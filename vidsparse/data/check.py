@@ -17,12 +17,12 @@ from typing import Callable
 
 import numpy as np
 
-from vidsparse.data.image_io import SIXTEEN_BIT_MODES, ImageDecodeError, to_rgb8
-from vidsparse.data.video.decoding import DECODE_PROBLEMS, MAX_FRAME_PIXELS, VIDEO_EXTENSIONS, VideoDecodeError
+from vidsparse.data.image.io import SIXTEEN_BIT_MODES, ImageDecodeError, to_rgb8
 from vidsparse.data.video import decord_reader
+from vidsparse.data.video.decoding import DECODE_PROBLEMS, MAX_FRAME_PIXELS, VIDEO_EXTENSIONS, VideoDecodeError
 from vidsparse.data.video.pyav_reader import TIMESTAMPED_FORMATS
 from vidsparse.data.video.reader import HAVE_DECORD, inspect_video, read_clip, read_video
-from vidsparse.image_robustness import IMAGE_EXTENSIONS
+from vidsparse.evaluation.image import IMAGE_EXTENSIONS
 
 IMAGE_PROBLEMS: dict[str, str] = {
     "unreadable_image": "image Pillow cannot open or decode (truncated, empty, not an image)",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vidsparse.data.splits import VideoList, folder_list, hmdb51_split, list_file, ucf101_split
+from vidsparse.data.video.splits import VideoList, folder_list, hmdb51_split, list_file, ucf101_split
 from vidsparse.errors import UserError, did_you_mean
 
 
@@ -20,7 +20,7 @@ class DatasetSpec:
     name: str
     description: str
     lists: Callable[[Any], tuple[Any, Any]]  # DataConfig -> (train, test): VideoLists, or image splits
-                                             # (vidsparse.data.images) when kind == "image"
+                                             # (vidsparse.data.image.datasets) when kind == "image"
     defaults: dict[str, Any] = field(default_factory=dict)
     kind: str = "video"
 
@@ -53,7 +53,7 @@ def synthetic_root(cfg) -> Path:
     """The synthetic set is generated on first use, in --data-root or the cache directory."""
     from tqdm import tqdm
 
-    from vidsparse.data.synthetic import ensure_synthetic
+    from vidsparse.data.video.synthetic import ensure_synthetic
 
     return ensure_synthetic(cfg.root or None, cfg.synthetic, progress=lambda it, desc: tqdm(it, desc=desc, leave=False))
 
@@ -127,12 +127,12 @@ register_dataset(DatasetSpec(
 
 
 # ----------------------------------------------------------------------------------------------
-# image datasets (vidsparse.data.images); recipes are per optimizer step on one GPU-sized batch
+# image datasets (vidsparse.data.image.datasets); recipes are per optimizer step on one GPU-sized batch
 
 
 def _register_image_dataset(name: str, description: str, read, defaults: dict[str, Any]) -> None:
-    from vidsparse.data.images import clean_test_loader
-    from vidsparse.image_robustness import register_image_test_set
+    from vidsparse.data.image.datasets import clean_test_loader
+    from vidsparse.evaluation.image import register_image_test_set
 
     register_dataset(DatasetSpec(name, description, read, defaults=defaults, kind="image"))
     register_image_test_set(name, clean_test_loader(read))
@@ -149,7 +149,7 @@ def _image_recipe(model: str, epochs: int, batch: int, lr: float, weight_decay: 
 
 
 def _register_images() -> None:
-    from vidsparse.data import images
+    from vidsparse.data.image import datasets as images
 
     cifar = "python-pickle batches: {root}/{folder}/ (or the batches folder itself)"
     _register_image_dataset(

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vidsparse.flop_count import flop_analysis
+from vidsparse.core.flop_count import flop_analysis
 from vidsparse.models.registry import MODELS, create_model, get_model_entry
 from vidsparse.sparse.targets import find_sparse_tensors
 
@@ -100,7 +100,7 @@ def load_cache(path: Path | None = None) -> dict[str, ModelStats]:
 
 
 def save_cache(stats: dict[str, ModelStats], path: Path | None = None) -> None:
-    from vidsparse.io_utils import atomic_write_json
+    from vidsparse.core.io import atomic_write_json
 
     path = path or STATS_PATH
     rows = {name: asdict(stats[name]) for name in sorted(stats)}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from vidsparse.flop_count import flop_analysis
+from vidsparse.core.flop_count import flop_analysis
 from vidsparse.sparse.targets import SparseTensor, single_sample_args
 
 # Modules whose every counted op uses their own weight; in other modules (attention) only

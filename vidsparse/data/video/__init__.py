@@ -1,1 +1,2 @@
-"""Video data: decoding (one file per backend, one selector in ``reader``), writing, datasets."""
+"""Video data: decoding (one file per backend, one selector in ``reader``), writing, clip
+sampling, transforms, split files, datasets and the synthetic set."""

@@ -165,7 +165,7 @@ def has_checkpoint(run_dir: Path) -> bool:
 
 def trained_epochs(run_dir: Path) -> int:
     """Completed epochs in the newest readable checkpoint (0 = none, or only part of epoch 1)."""
-    from vidsparse.checkpoint import load_latest_checkpoint
+    from vidsparse.core.checkpoint import load_latest_checkpoint
 
     if not has_checkpoint(run_dir) or not (run_dir / "metrics.csv").is_file():
         return 0
@@ -178,7 +178,7 @@ def trained_epochs(run_dir: Path) -> int:
 def eval_complete(run: SweepRun, eval_spec: Mapping[str, str] | None) -> bool:
     """eval.json holds clean accuracy and every requested corruption x severity cell."""
     from vidsparse.data.registry import get_dataset
-    from vidsparse.robustness import natural_preset, parse_severities, resolve_corruptions
+    from vidsparse.evaluation.engine import natural_preset, parse_severities, resolve_corruptions
 
     path = run.run_dir / "eval.json"
     if not path.is_file():
@@ -212,7 +212,7 @@ def run_sweep(spec: SweepSpec, runs: list[SweepRun], out_root: str | Path,
     with corruptions.cached(max_bytes=CORRUPTION_CACHE_BYTES):
         _train_and_evaluate(spec, runs, outcome, log)
     if spec.report:
-        from vidsparse.report import build_report
+        from vidsparse.reporting.report import build_report
 
         outcome.report = build_report([r.run_dir for r in runs], Path(out_root) / "report").markdown
     return outcome
@@ -220,8 +220,8 @@ def run_sweep(spec: SweepSpec, runs: list[SweepRun], out_root: str | Path,
 
 def _train_and_evaluate(spec: SweepSpec, runs: list[SweepRun], outcome: SweepOutcome,
                         log: Callable[[str], None]) -> None:
-    from vidsparse.eval_run import EvalRequest, run_eval
-    from vidsparse.train import train
+    from vidsparse.evaluation.run import EvalRequest, run_eval
+    from vidsparse.training.loop import train
 
     for i, run in enumerate(runs, 1):
         run_dir = run.run_dir

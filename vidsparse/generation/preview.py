@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 import corruptions
-from vidsparse.corrupt import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Selected
+from vidsparse.generation.job import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Selected
 from vidsparse.errors import UserError
 
 SEVERITIES = (1, 2, 3, 4, 5)

@@ -198,7 +198,7 @@ class Manifest:
         Rows follow ``order`` (the job's outputs as it enumerates them; others after, as they
         were), so the file does not depend on interruptions or on which worker finished first.
         """
-        from vidsparse.io_utils import atomic_write_text
+        from vidsparse.core.io import atomic_write_text
 
         position = {output: i for i, output in enumerate(order)}
         rows = sorted(self.rows.values(), key=lambda row: position.get(row["output"], len(position)))
@@ -447,7 +447,7 @@ class FolderTask:
 def load_cifar(dataset: str, root: Path) -> tuple[np.ndarray, np.ndarray, str]:
     """(images uint8 [N, 32, 32, 3], labels int64 [N], source path) of the CIFAR test batch,
     parsed by the training reader so both see the same images in the same order."""
-    from vidsparse.data.images import CIFAR, cifar_batch
+    from vidsparse.data.image.datasets import CIFAR, cifar_batch
 
     layout = CIFAR[dataset]
     candidates = [root / layout.folder / layout.test_file, root / layout.test_file]
@@ -519,7 +519,7 @@ def image_folders(dataset: str, root: Path) -> tuple[Path, dict[str, list[Path]]
 def _load_image(path: Path, center_crop: int | None) -> torch.Tensor:
     from PIL import Image
 
-    from vidsparse.data.image_io import open_rgb8
+    from vidsparse.data.image.io import open_rgb8
 
     image = open_rgb8(path)
     if center_crop:
@@ -699,7 +699,7 @@ def run_job(cfg: JobConfig) -> Summary:
 def _write_failures(out: Path, failures: list[dict[str, Any]]) -> None:
     path = out / FAILURES
     if failures:
-        from vidsparse.io_utils import atomic_write_text
+        from vidsparse.core.io import atomic_write_text
 
         atomic_write_text(path, "".join(json.dumps(f) + "\n" for f in failures))
     elif path.exists():

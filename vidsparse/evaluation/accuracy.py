@@ -14,9 +14,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from vidsparse.data.video_dataset import collate_skipping
-from vidsparse.distributed import World, gather_objects, joined_world, shard_indices
-from vidsparse.graceful_stop import shield_worker
+from vidsparse.data.video.dataset import collate_skipping
+from vidsparse.core.distributed import World, gather_objects, joined_world, shard_indices
+from vidsparse.core.graceful_stop import shield_worker
 
 
 @dataclass
@@ -143,7 +143,7 @@ def load_run_model(run_dir, checkpoint: str = "best", device: torch.device | str
     """Rebuild a run's model from its config.yaml and load ``best.pt`` (or ``last.pt``)."""
     from pathlib import Path
 
-    from vidsparse.checkpoint import load_checkpoint
+    from vidsparse.core.checkpoint import load_checkpoint
     from vidsparse.config import load_run_config
     from vidsparse.errors import UserError
     from vidsparse.models import create_model
@@ -170,11 +170,11 @@ def evaluate_run(run_dir, views: tuple[int, int] | None = None, checkpoint: str 
                  device: str = "auto", progress: bool = True) -> dict:
     """Clean accuracy of a run, merged into ``RUN_DIR/eval.json`` (other results are kept).
 
-    The clean-only case of ``vidsparse.eval_run.run_eval``, which also does corruptions.
+    The clean-only case of ``vidsparse.evaluation.run.run_eval``, which also does corruptions.
     """
     from pathlib import Path
 
-    from vidsparse.eval_run import EvalRequest, run_eval
+    from vidsparse.evaluation.run import EvalRequest, run_eval
 
     request = EvalRequest(Path(run_dir), views=views, checkpoint=checkpoint, device=device, progress=progress)
     return run_eval(request).data

@@ -5,7 +5,7 @@ memory, as CIFAR pickles and the digits come) or ``FileImages`` (one file per im
 demand). ``ImageDataset`` turns either into ``(tensor [C, H, W], label, index)`` samples, with
 augmentation drawn from a generator seeded by (epoch seed, index) exactly like the video
 datasets, so a run is reproducible with any number of workers. Files of any mode become 8-bit RGB
-(``vidsparse.data.image_io``); an unreadable or rejected image gives None, which
+(``vidsparse.data.image.io``); an unreadable or rejected image gives None, which
 ``collate_skipping`` drops and counts.
 """
 
@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from vidsparse.data.image_io import read_rgb
-from vidsparse.data.video_dataset import sample_generator
+from vidsparse.data.image.io import read_rgb
+from vidsparse.data.video.dataset import sample_generator
 from vidsparse.errors import UserError
-from vidsparse.image_robustness import IMAGE_EXTENSIONS, ImageArrays, ImageTransform
+from vidsparse.evaluation.image import IMAGE_EXTENSIONS, ImageArrays, ImageTransform
 
 # ----------------------------------------------------------------------------------------------
 # sources

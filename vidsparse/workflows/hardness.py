@@ -25,9 +25,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from vidsparse.config import RunConfig
-from vidsparse.data.video_dataset import collate_skipping
+from vidsparse.data.video.dataset import collate_skipping
 from vidsparse.errors import UserError
-from vidsparse.io_utils import atomic_write, atomic_write_json
+from vidsparse.core.io import atomic_write, atomic_write_json
 
 
 def el2n_from_probs(probs: torch.Tensor, labels: torch.Tensor, squared: bool = False) -> torch.Tensor:
@@ -46,7 +46,7 @@ def el2n_scores(logits: torch.Tensor, labels: torch.Tensor, squared: bool = Fals
 def score_dataset(model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int, workers: int,
                   squared: bool = False, desc: str = "el2n") -> list[float | None]:
     """EL2N of every sample of ``dataset`` under ``model`` in eval mode; None for undecodable ones."""
-    from vidsparse.evaluate import predict_views
+    from vidsparse.evaluation.accuracy import predict_views
 
     model.eval()
     scores: list[float | None] = [None] * len(dataset)
@@ -90,8 +90,8 @@ class HardnessResult:
 
 def _trained_run(cfg: RunConfig, log: Callable[[str], None]) -> Path:
     """Train (or finish, or reuse) one short run; returns its directory."""
-    from vidsparse.checkpoint import load_checkpoint
-    from vidsparse.train import train
+    from vidsparse.core.checkpoint import load_checkpoint
+    from vidsparse.training.loop import train
 
     run_dir = cfg.run_dir()
     last = run_dir / "last.pt"
@@ -110,9 +110,9 @@ def compute_hardness(cfg: RunConfig, runs: int, epochs: int, out: str | Path = "
                      log: Callable[[str], None] = print) -> HardnessResult:
     """Train ``runs`` short runs (seeds seed..seed+runs-1, ``epochs`` each) and score every training sample."""
     from vidsparse.data.build import build_scoring_dataset
-    from vidsparse.evaluate import load_run_model
+    from vidsparse.evaluation.accuracy import load_run_model
     from vidsparse.models import get_model_entry
-    from vidsparse.train import check_names, resolve_device
+    from vidsparse.training.loop import check_names, resolve_device
 
     if runs < 1 or epochs < 1:
         raise UserError(f"--runs and --epochs must be at least 1 (got {runs} and {epochs})")

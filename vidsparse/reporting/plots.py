@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from vidsparse.io_utils import atomic_write  # noqa: E402
+from vidsparse.core.io import atomic_write  # noqa: E402
 
 DPI = 100
 PANEL_INCHES = {  # (width, height) of one panel

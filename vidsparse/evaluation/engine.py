@@ -33,13 +33,13 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm import tqdm
 
-from vidsparse.data.transforms import ClipTransform
-from vidsparse.data.video_dataset import ClipSpec, VideoClipDataset, test_views
+from vidsparse.data.video.transforms import ClipTransform
+from vidsparse.data.video.dataset import ClipSpec, VideoClipDataset, test_views
 from vidsparse.data.video.reader import read_video
-from vidsparse.distributed import World, broadcast_object, gather_objects, joined_world, shard_indices
+from vidsparse.core.distributed import World, broadcast_object, gather_objects, joined_world, shard_indices
 from vidsparse.errors import UserError, did_you_mean
-from vidsparse.evaluate import Accuracy, AccuracyCounter, bare_model, evaluate, predict_views
-from vidsparse.io_utils import atomic_write_text
+from vidsparse.evaluation.accuracy import Accuracy, AccuracyCounter, bare_model, evaluate, predict_views
+from vidsparse.core.io import atomic_write_text
 
 CLEAN = "clean"
 
@@ -558,7 +558,7 @@ def dataset_root(data_cfg) -> Path:
     """The folder video ids are relative to (the synthetic set lives in a cache by default)."""
     if data_cfg.root:
         return Path(data_cfg.root)
-    from vidsparse.data.synthetic import default_root
+    from vidsparse.data.video.synthetic import default_root
 
     return default_root(data_cfg.synthetic)
 

@@ -84,8 +84,8 @@ class ImageArrayDataset(Dataset):
 
 
 def read_image(path: Path) -> torch.Tensor:
-    """uint8 [3, H, W] RGB from any image mode (vidsparse.data.image_io: 16-bit >> 8, float rejected)."""
-    from vidsparse.data.image_io import read_rgb
+    """uint8 [3, H, W] RGB from any image mode (vidsparse.data.image.io: 16-bit >> 8, float rejected)."""
+    from vidsparse.data.image.io import read_rgb
 
     return read_rgb(path)
 
@@ -222,7 +222,7 @@ class ImageSource:
         return self.ids[index] if self.ids is not None else str(index)
 
     def load(self, index: int):
-        from vidsparse.robustness import Sample
+        from vidsparse.evaluation.engine import Sample
 
         image = torch.from_numpy(np.array(self.images[index])).permute(2, 0, 1)  # a copy: memmaps are read-only
         return Sample(image[None], None, self.sample_id(index))
@@ -247,10 +247,10 @@ def register_image_test_set(name: str, loader: Callable[[object], ImageArrays]) 
 
 
 def evaluate_image_run(ctx) -> None:
-    """Clean + corrupted accuracy of an image run (called by vidsparse.eval_run; under DDP on
+    """Clean + corrupted accuracy of an image run (called by vidsparse.evaluation.run; under DDP on
     every rank, each evaluating its share of the images)."""
-    from vidsparse.eval_run import evaluate_adversarial, evaluate_fourier, evaluate_on_the_fly
-    from vidsparse.evaluate import evaluate
+    from vidsparse.evaluation.run import evaluate_adversarial, evaluate_fourier, evaluate_on_the_fly
+    from vidsparse.evaluation.accuracy import evaluate
     from vidsparse.models import get_model_entry
 
     req, cfg = ctx.request, ctx.cfg

@@ -19,14 +19,14 @@ from typing import Callable
 import torch
 from torch.utils.data import Subset
 
-from vidsparse import metrics
-from vidsparse.attacks import AttackSpec
-from vidsparse.distributed import (World, barrier, broadcast_object, current_world, gather_objects, joined_world,
+from vidsparse.evaluation import metrics
+from vidsparse.evaluation.attacks import AttackSpec
+from vidsparse.core.distributed import (World, barrier, broadcast_object, current_world, gather_objects, joined_world,
                                    shard_indices)
 from vidsparse.errors import UserError
-from vidsparse.eval_results import EvalFile, Setting, summary
-from vidsparse.evaluate import bare_model
-from vidsparse.robustness import (
+from vidsparse.evaluation.results import EvalFile, Setting, summary
+from vidsparse.evaluation.accuracy import bare_model
+from vidsparse.evaluation.engine import (
     CLEAN_CELL,
     Cell,
     CorruptionOptions,
@@ -150,8 +150,8 @@ class Context:
 
 def run_eval(request: EvalRequest) -> EvalFile:
     from vidsparse.data.registry import get_dataset
-    from vidsparse.evaluate import load_run_model
-    from vidsparse.train import resolve_device
+    from vidsparse.evaluation.accuracy import load_run_model
+    from vidsparse.training.loop import resolve_device
 
     if (request.batch_size is not None and request.batch_size < 1) or (request.workers or 0) < 0:
         raise UserError("--batch-size must be >= 1 and --workers >= 0")
@@ -249,7 +249,7 @@ def evaluate_on_the_fly(ctx: Context, source, todo: list[Cell], setting: Setting
 
 
 def _from_generated(ctx: Context, test, todo: list[Cell], setting: Setting) -> None:
-    from vidsparse.evaluate import evaluate
+    from vidsparse.evaluation.accuracy import evaluate
 
     req = ctx.request
     if CLEAN_CELL in todo:
@@ -272,8 +272,8 @@ def _from_generated(ctx: Context, test, todo: list[Cell], setting: Setting) -> N
 
 def evaluate_fourier(ctx: Context, dataset, setting: Setting, size: int) -> None:
     """Radius-accuracy curves on the clean inputs (``size`` = model input side), plus fourier.png."""
-    from vidsparse import plots
-    from vidsparse.fourier import default_radii, format_radius, fourier_curves
+    from vidsparse.reporting import plots
+    from vidsparse.evaluation.fourier import default_radii, format_radius, fourier_curves
 
     req = ctx.request
     radii = req.radii or default_radii(size)
@@ -293,7 +293,7 @@ def evaluate_fourier(ctx: Context, dataset, setting: Setting, size: int) -> None
 
 def merge_curves(parts: list[dict]) -> dict:
     """One set of radius-accuracy curves from the curves of disjoint shards (exact: hit counts add)."""
-    from vidsparse.fourier import KINDS
+    from vidsparse.evaluation.fourier import KINDS
 
     if len(parts) == 1:
         return parts[0]
@@ -309,7 +309,7 @@ def evaluate_adversarial(ctx: Context, dataset, setting: Setting, mean, std) -> 
     An entry is reused when views, checkpoint, epoch and seed match (entries made with another
     views/checkpoint/epoch were already dropped by ``ctx.pending``).
     """
-    from vidsparse.attacks import adversarial_accuracy
+    from vidsparse.evaluation.attacks import adversarial_accuracy
 
     spec = ctx.request.attack
     key = {**setting.key(clean=True), "seed": spec.seed}
@@ -418,7 +418,7 @@ EVALUATORS: dict[str, Callable[[Context], None]] = {"video": evaluate_video}
 
 
 def _image_evaluator(ctx: Context) -> None:
-    from vidsparse.image_robustness import evaluate_image_run
+    from vidsparse.evaluation.image import evaluate_image_run
 
     evaluate_image_run(ctx)
 

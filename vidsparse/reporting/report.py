@@ -20,8 +20,8 @@ from statistics import fmean, stdev
 from typing import Iterable, NamedTuple, Sequence
 
 from vidsparse.errors import UserError
-from vidsparse.io_utils import atomic_write_text
-from vidsparse.tables import format_table
+from vidsparse.core.io import atomic_write_text
+from vidsparse.core.tables import format_table
 
 FLOPS_COLUMN = "train_flops_ratio"  # written per epoch by the sparsifier (vidsparse/sparse/sparsifier.py)
 PLOTS = {
@@ -353,7 +353,7 @@ def corruption_delta_panels(settings: dict[tuple[str, str], list[Group]]) -> dic
 
 
 def make_plots(groups: Sequence[Group], out: Path) -> dict[str, Path]:
-    from vidsparse import plots
+    from vidsparse.reporting import plots
 
     made: dict[str, Path] = {}
     settings = _settings(groups)

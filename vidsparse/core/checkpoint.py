@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from vidsparse.errors import UserError
-from vidsparse.io_utils import atomic_write
+from vidsparse.core.io import atomic_write
 
 
 def rng_state() -> dict[str, Any]:

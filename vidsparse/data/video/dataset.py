@@ -13,8 +13,8 @@ from typing import Sequence
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from vidsparse.data.clips import random_clip, uniform_clips
-from vidsparse.data.transforms import ClipTransform
+from vidsparse.data.video.clips import random_clip, uniform_clips
+from vidsparse.data.video.transforms import ClipTransform
 from vidsparse.data.video.decoding import VideoDecodeError
 from vidsparse.data.video.reader import read_clip
 

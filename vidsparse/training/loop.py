@@ -32,17 +32,17 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vidsparse.checkpoint import (load_latest_checkpoint, previous_path, remove_partial_writes, rng_state,
+from vidsparse.core.checkpoint import (load_latest_checkpoint, previous_path, remove_partial_writes, rng_state,
                                   save_checkpoint, set_rng_state)
 from vidsparse.config import RunConfig, save_config
 from vidsparse.data.build import DataBundle, build_datasets
-from vidsparse.data.video_dataset import collate_skipping
-from vidsparse.distributed import (World, barrier, broadcast_buffers, broadcast_object, gather_objects, in_turns,
+from vidsparse.data.video.dataset import collate_skipping
+from vidsparse.core.distributed import (World, barrier, broadcast_buffers, broadcast_object, gather_objects, in_turns,
                                    max_across_ranks, process_group, shard_with_padding, sum_across_ranks)
 from vidsparse.errors import UserError, did_you_mean
-from vidsparse.evaluate import evaluate
-from vidsparse.graceful_stop import StopSignals, TrainingInterrupted, shield_worker
-from vidsparse.io_utils import atomic_write_json, atomic_write_text
+from vidsparse.evaluation.accuracy import evaluate
+from vidsparse.core.graceful_stop import StopSignals, TrainingInterrupted, shield_worker
+from vidsparse.core.io import atomic_write_json, atomic_write_text
 from vidsparse.models import create_model, get_model_entry
 from vidsparse.sparse import SparseContext, Sparsifier, build_sparsifier, list_methods
 

@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vidsparse import metrics
-from vidsparse.evaluate import Accuracy
-from vidsparse.io_utils import atomic_write_json, atomic_write_text
-from vidsparse.robustness import CLEAN, Cell
-from vidsparse.tables import format_table
+from vidsparse.evaluation import metrics
+from vidsparse.evaluation.accuracy import Accuracy
+from vidsparse.core.io import atomic_write_json, atomic_write_text
+from vidsparse.evaluation.engine import CLEAN, Cell
+from vidsparse.core.tables import format_table
 
 CLEAN_KEY = ("views", "checkpoint", "epoch")
 CELL_KEY = CLEAN_KEY + ("preset", "variant", "seed", "coherent")

@@ -20,8 +20,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from vidsparse.data.video_dataset import collate_skipping
-from vidsparse.evaluate import AccuracyCounter, predict_views
+from vidsparse.data.video.dataset import collate_skipping
+from vidsparse.evaluation.accuracy import AccuracyCounter, predict_views
 
 KINDS = ("low_pass", "high_pass")
 

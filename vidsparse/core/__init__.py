@@ -1,0 +1,1 @@
+"""The bottom layer: errors, atomic files, processes, checkpoints, devices, tables, FLOPs."""

@@ -1,0 +1,1 @@
+"""Image datasets: decoding, split readers, the in-memory image arrays."""

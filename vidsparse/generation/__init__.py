@@ -1,0 +1,1 @@
+"""The ``vidsparse corrupt`` job (writes corrupted copies of a test set) and ``--preview``."""

@@ -1,0 +1,1 @@
+"""Tables and figures across run directories (``vidsparse report``)."""

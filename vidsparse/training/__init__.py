@@ -1,0 +1,1 @@
+"""Training: one loop for dense and sparse runs (entry point: ``loop.train``)."""
