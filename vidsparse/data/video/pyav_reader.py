@@ -63,11 +63,15 @@ def stream_fps(stream) -> float:
     return float(rate) if rate else 25.0
 
 
+PACKED_CHECK_PACKETS = 64  # packed B-frames show in the first GOP with a B-frame: look that far
+
+
 def video_packets(container, stream, raw: list | None = None) -> Iterator[av.Packet]:
     """The stream's non-empty packets in decoding order, packed B-frames unpacked.
 
     A damaged tail ends the sequence (the packets before it stay usable). ``raw``, if given,
-    collects each packet's bytes as stored, before unpacking (for the packed-B-frame check).
+    collects the first PACKED_CHECK_PACKETS packets' bytes as stored, before unpacking (for the
+    packed-B-frame check).
     """
     name = UNPACK_FILTERS.get(stream.codec_context.name)
     unpack = av.bitstream.BitStreamFilterContext(name, stream) if name else None
@@ -75,7 +79,7 @@ def video_packets(container, stream, raw: list | None = None) -> Iterator[av.Pac
         for packet in container.demux(stream):
             if not packet.size:
                 continue
-            if raw is not None:
+            if raw is not None and len(raw) < PACKED_CHECK_PACKETS:
                 raw.append(bytes(packet))
             yield from (p for p in unpack.filter(packet) if p.size) if unpack else (packet,)
     except (av.FFmpegError, OSError):
