@@ -9,9 +9,9 @@ from statistics import fmean, stdev
 import matplotlib.image as mpimg
 import pytest
 
-from vidsparse.reporting import plots
 from vidsparse.cli import main
 from vidsparse.config import RunConfig, save_config
+from vidsparse.reporting import plots
 from vidsparse.reporting.report import build_report, training_flops_ratio
 
 CELLS = [("gaussian_noise", "1"), ("gaussian_noise", "2"), ("jumble", "1"), ("jumble", "2")]

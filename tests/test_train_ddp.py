@@ -73,7 +73,8 @@ def test_two_rank_training_keeps_masks_identical_and_only_rank_0_writes(
         synthetic_root: Path, tmp_path: Path, capsys):
     from vidsparse.config import load_run_config
     from vidsparse.data.build import build_datasets
-    from vidsparse.evaluation.accuracy import evaluate, load_run_model
+    from vidsparse.evaluation.accuracy import evaluate
+    from vidsparse.evaluation.context import load_run_model
     from vidsparse.models import get_model_entry
 
     runs = {m: tmp_path / m for m in METHODS}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -19,9 +18,13 @@ from pathlib import Path
 from statistics import fmean, stdev
 from typing import Iterable, NamedTuple, Sequence
 
-from vidsparse.errors import UserError
+import corruptions
+from vidsparse.config import load_run_config
 from vidsparse.core.io import atomic_write_text
 from vidsparse.core.tables import format_table
+from vidsparse.errors import UserError
+from vidsparse.reporting import plots
+from vidsparse.run_dir import RunDir
 
 FLOPS_COLUMN = "train_flops_ratio"  # written per epoch by the sparsifier (vidsparse/sparse/sparsifier.py)
 PLOTS = {
@@ -79,14 +82,11 @@ def training_flops_ratio(metrics_csv: Path) -> float | None:
 
 
 def load_run(path: str | Path) -> RunResult:
-    from vidsparse.config import load_run_config
-
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"run directory not found: {path}")
     cfg = load_run_config(path)
-    eval_path = path / "eval.json"
-    data = json.loads(eval_path.read_text()) if eval_path.is_file() else {}
+    data = RunDir(path).read_eval() or {}
     grid = {name: {s: float(cell["top1"]) for s, cell in severities.items()}
             for name, severities in data.get("corruptions", {}).items() if severities}
     method = cfg.sparse.method
@@ -95,7 +95,7 @@ def load_run(path: str | Path) -> RunResult:
     fourier = data.get("fourier") if data.get("fourier", {}).get("low_pass") else None
     adversarial = {f"{name} {setting}": float(e["top1"])
                    for name, entries in data.get("adversarial", {}).items() for setting, e in entries.items()}
-    return RunResult(path, key, cfg.train.seed, clean, grid, fourier, training_flops_ratio(path / "metrics.csv"),
+    return RunResult(path, key, cfg.train.seed, clean, grid, fourier, training_flops_ratio(RunDir(path).metrics),
                      adversarial)
 
 
@@ -158,8 +158,6 @@ class Group:
 
 def family_of(names: Iterable[str]) -> dict[str, str]:
     """Corruption -> family from the corruptions registry ('other' for unknown names)."""
-    import corruptions
-
     families = {}
     for name in names:
         try:
@@ -353,8 +351,6 @@ def corruption_delta_panels(settings: dict[tuple[str, str], list[Group]]) -> dic
 
 
 def make_plots(groups: Sequence[Group], out: Path) -> dict[str, Path]:
-    from vidsparse.reporting import plots
-
     made: dict[str, Path] = {}
     settings = _settings(groups)
     evaluated = {s: gs for s, gs in settings.items() if any(g.robust for g in gs)}

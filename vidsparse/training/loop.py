@@ -32,30 +32,25 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vidsparse.core.checkpoint import (load_latest_checkpoint, previous_path, remove_partial_writes, rng_state,
+from vidsparse.config import RunConfig, check_values, save_config
+from vidsparse.core.checkpoint import (load_latest_checkpoint, remove_partial_writes, rng_state,
                                   save_checkpoint, set_rng_state)
-from vidsparse.config import RunConfig, save_config
-from vidsparse.data.build import DataBundle, build_datasets
-from vidsparse.data.video.dataset import collate_skipping
+from vidsparse.core.device import resolve_device
 from vidsparse.core.distributed import (World, barrier, broadcast_buffers, broadcast_object, gather_objects, in_turns,
                                    max_across_ranks, process_group, shard_with_padding, sum_across_ranks)
-from vidsparse.errors import UserError, did_you_mean
-from vidsparse.evaluation.accuracy import evaluate
 from vidsparse.core.graceful_stop import StopSignals, TrainingInterrupted, shield_worker
 from vidsparse.core.io import atomic_write_json, atomic_write_text
-from vidsparse.models import create_model, get_model_entry
+from vidsparse.data.build import DataBundle, build_datasets
+from vidsparse.data.registry import get_dataset
+from vidsparse.data.video.dataset import collate_skipping
+from vidsparse.errors import UserError, did_you_mean
+from vidsparse.evaluation.accuracy import evaluate
+from vidsparse.models import get_model_entry, model_from_config
+from vidsparse.models import load_pretrained
+from vidsparse.run_dir import RunDir
 from vidsparse.sparse import SparseContext, Sparsifier, build_sparsifier, list_methods
-
-
-def resolve_device(name: str) -> torch.device:
-    if name in ("", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name} requested but CUDA is not available; use --device cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+from vidsparse.sparse.config import validate
+from vidsparse.sparse.density import DISTRIBUTIONS
 
 
 def seed_everything(seed: int) -> None:
@@ -219,10 +214,6 @@ def _fmt(value: Any) -> str:
 
 def check_names(cfg: RunConfig) -> None:
     """Fail on a bad name or value before any data is read or generated."""
-    from vidsparse.data.registry import get_dataset
-    from vidsparse.sparse.config import validate
-    from vidsparse.sparse.density import DISTRIBUTIONS
-
     kind = get_dataset(cfg.data.dataset).kind
     if get_model_entry(cfg.model.name).is_video != (kind == "video"):
         wanted = "a video" if kind == "video" else "an image"
@@ -231,9 +222,7 @@ def check_names(cfg: RunConfig) -> None:
     validate(cfg.sparse, [name for name, _ in list_methods()], list(DISTRIBUTIONS))
     if cfg.optim.name not in OPTIMIZERS:
         raise did_you_mean(cfg.optim.name, list(OPTIMIZERS), "optimizer")
-    if cfg.train.checkpoint_every_steps < 0:
-        raise UserError(f"train.checkpoint_every_steps={cfg.train.checkpoint_every_steps} must be >= 0 "
-                        "(0 = checkpoint at epoch ends only)")
+    check_values(cfg)
 
 
 def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = print,
@@ -295,14 +284,18 @@ class TrainingJob:
         return self.cfg.run_dir()
 
     @property
+    def files(self) -> RunDir:
+        return RunDir(self.run_dir)
+
+    @property
     def last_path(self) -> Path:
-        return self.run_dir / "last.pt"
+        return self.files.last
 
     # ----- start or continue -------------------------------------------------------------
     def start(self) -> tuple[int, EpochProgress]:
         if self.world.is_main:
-            save_config(self.cfg, self.run_dir / "config.yaml")
-            atomic_write_json(self.run_dir / "sparsity.json", self.sparsifier.report())
+            save_config(self.cfg, self.files.config)
+            atomic_write_json(self.files.sparsity, self.sparsifier.report())
         self.log(self.sparsifier.format_report())
         return self._begin(0, EpochProgress())
 
@@ -327,7 +320,7 @@ class TrainingJob:
 
     def _begin(self, epoch: int, progress: EpochProgress) -> tuple[int, EpochProgress]:
         if self.world.is_main:
-            self.metrics = MetricsLog.load(self.run_dir / "metrics.csv", epoch)
+            self.metrics = MetricsLog.load(self.files.metrics, epoch)
         cfg, bundle = self.cfg, self.bundle
         processes = f", {self.world.size} processes x batch {cfg.train.batch_size}" if self.world.is_distributed else ""
         self.log(f"training {cfg.model.name} ({cfg.sparse.method}) on {cfg.data.dataset}: {len(bundle.train)} "
@@ -411,7 +404,7 @@ class TrainingJob:
         row["time_s"] = time.time() - started
         if world.is_main:
             if improved:
-                save_checkpoint(self.run_dir / "best.pt", state)
+                save_checkpoint(self.files.best, state)
             self.metrics.append(row)  # before last.pt: a run is complete once last.pt says so
             save_checkpoint(self.last_path, state, keep_previous=True)
         self.log(_epoch_line(row))
@@ -470,12 +463,8 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
         return build_datasets(cfg, entry.input.mean, entry.input.std)
 
     bundle = in_turns(world, build_data)
-    model = create_model(
-        cfg.model.name, len(bundle.classes), size=cfg.model.size, width=cfg.model.width or None,
-        dropout=cfg.model.dropout if cfg.model.dropout >= 0 else None,
-    ).to(device)
+    model = model_from_config(cfg.model, len(bundle.classes)).to(device)
     if cfg.model.pretrained and not resume:  # before masks are chosen: magnitude methods see these weights
-        from vidsparse.models import load_pretrained
 
         load_pretrained(model, cfg.model.pretrained, log=log)
     optimizer = make_optimizer(model, cfg.optim)
@@ -510,10 +499,10 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
 
 
 def run_dir_problem(run_dir: Path, resume: bool) -> str | None:
-    last = run_dir / "last.pt"
-    if resume and not (last.is_file() or previous_path(last).is_file()):
-        return f"--resume: no checkpoint {last}; start the run without --resume"
-    if not resume and (run_dir / "metrics.csv").is_file():
+    files = RunDir(run_dir)
+    if resume and not files.has_last():
+        return f"--resume: no checkpoint {files.last}; start the run without --resume"
+    if not resume and files.metrics.is_file():
         return f"{run_dir} already holds a run; pass --resume to continue it or --out NEW_DIR"
     return None
 
