@@ -21,7 +21,7 @@ from torch.utils.data import RandomSampler
 from tests.conftest import tiny_train_args
 from vidsparse.cli import main
 from vidsparse.core.distributed import World, shard_with_padding
-from vidsparse.training.loop import epoch_order
+from vidsparse.training.setup import epoch_order
 
 # torchrun entry: runs `vidsparse <args>` once per argument list in RUNS.json (one launch, so the
 # second job reuses the process group the first one created) and saves what each rank did per run.
