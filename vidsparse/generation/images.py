@@ -19,8 +19,8 @@ from PIL import Image
 
 import corruptions
 from vidsparse.core.io import atomic_write
-from vidsparse.data.image.io import IMAGE_EXTENSIONS, open_rgb8
-from vidsparse.data.image.readers import CIFAR, cifar_batch
+from vidsparse.data.image.io import open_rgb8
+from vidsparse.data.image.readers import CIFAR, annotation_rows, cifar_batch, cifar_folder, class_tree
 from vidsparse.errors import UserError
 from vidsparse.generation.config import JobConfig, Summary
 from vidsparse.generation.manifest import Manifest, failure_row, output_row, sha256_file, sha256_tree
@@ -70,12 +70,10 @@ def load_cifar(dataset: str, root: Path) -> tuple[np.ndarray, np.ndarray, str]:
     """(images uint8 [N, 32, 32, 3], labels int64 [N], source path) of the CIFAR test batch,
     parsed by the training reader so both see the same images in the same order."""
     layout = CIFAR[dataset]
-    candidates = [root / layout.folder / layout.test_file, root / layout.test_file]
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        raise UserError(
-            f"no CIFAR test batch at {candidates[0]} (or {candidates[1]}); extract the python version there"
-        )
+    path = cifar_folder(layout, root) / layout.test_file
+    if not path.is_file():
+        raise UserError(f"no CIFAR test batch at {root / layout.folder / layout.test_file} (or "
+                        f"{root / layout.test_file}); extract the python version there")
     images, labels = cifar_batch(path, layout.label_key)
     return np.ascontiguousarray(images), labels, str(path.relative_to(root))
 
@@ -116,21 +114,21 @@ def _atomic_npy(path: Path, array: np.ndarray) -> None:
 
 
 def image_folders(dataset: str, root: Path) -> tuple[Path, dict[str, list[Path]]]:
-    """Class -> image files: ``root/val/<class>/`` (or ``root/<class>/``), or Tiny-ImageNet's
-    original ``val/images/`` + ``val/val_annotations.txt``."""
+    """Class -> image files: ``root/val/<class>/`` (or ``root/<class>/``, images also in sub-folders),
+    or Tiny-ImageNet's original ``val/images/`` + ``val/val_annotations.txt``; read with the
+    dataset readers' functions (``data.image.readers``)."""
     base = root / "val" if (root / "val").is_dir() else root
     annotations = base / "val_annotations.txt"
     classes: dict[str, list[Path]] = {}
     if annotations.is_file() and (base / "images").is_dir():
-        for line in annotations.read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and (base / "images" / parts[0]).is_file():
-                classes.setdefault(parts[1], []).append(base / "images" / parts[0])
+        for _, _, fields in annotation_rows(annotations):
+            if len(fields) >= 2 and (base / "images" / fields[0]).is_file():
+                classes.setdefault(fields[1], []).append(base / "images" / fields[0])
     else:
-        for folder in sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith(".")):
-            files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-            if files:
-                classes[folder.name] = files
+        names, items = class_tree(base, recursive=True)
+        for path, label in items:
+            if not names[label].startswith("."):
+                classes.setdefault(names[label], []).append(path)
     if not classes:
         raise UserError(f"no class folders of images under {base}; expected {base}/<class>/<image>.JPEG")
     return base, {k: sorted(v) for k, v in sorted(classes.items())}

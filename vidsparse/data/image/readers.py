@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from http.client import HTTPException
 from pathlib import Path
+from typing import Iterator
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -84,11 +85,16 @@ def cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.asarray(batch[label_key], dtype=np.int64)
 
 
+def cifar_folder(layout: CifarLayout, root: Path) -> Path:
+    """Where the batches are: ``ROOT/<folder>/``, or ROOT itself."""
+    return root / layout.folder if (root / layout.folder).is_dir() else root
+
+
 def read_cifar(cfg) -> tuple[ImageArrays, ImageArrays]:
     """The python-pickle batches, in ``ROOT/<folder>/`` or in ROOT itself."""
     layout = CIFAR[cfg.dataset]
     root = _root(cfg)
-    folder = root / layout.folder if (root / layout.folder).is_dir() else root
+    folder = cifar_folder(layout, root)
     needed = list(layout.files)
     absent = [name for name in needed if not (folder / name).is_file()]
     if absent:
@@ -190,8 +196,18 @@ def _extract_members(archive: Path, folder: str, dest: Path, name: str, manual: 
         raise UserError(f"cannot download {name}: the archive is not a readable tar.gz ({err}); {manual}") from None
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+def image_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """The image files in ``folder`` (and in its sub-folders with ``recursive``), sorted."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def annotation_rows(annotations: Path) -> Iterator[tuple[int, str, list[str]]]:
+    """(line number, line, fields) of each non-empty line of Tiny-ImageNet's val_annotations.txt
+    (``image.JPEG <wnid> <box>``)."""
+    for number, line in enumerate(annotations.read_text().splitlines(), 1):
+        if line.split():
+            yield number, line, line.split()
 
 
 def read_tinyimagenet(cfg) -> tuple[FileImages, FileImages]:
@@ -209,12 +225,9 @@ def read_tinyimagenet(cfg) -> tuple[FileImages, FileImages]:
         folder = root / "train" / wnid / "images"
         if not folder.is_dir():
             raise UserError(f"tinyimagenet: class folder {folder} not found; {layout}")
-        train_items += [(p, lookup[wnid]) for p in _image_files(folder)]
+        train_items += [(p, lookup[wnid]) for p in image_files(folder)]
     test_items, missing, ids = [], 0, []
-    for number, line in enumerate(annotations.read_text().splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            continue
+    for number, line, fields in annotation_rows(annotations):
         if len(fields) < 2:
             raise UserError(f"{annotations}:{number}: expected 'image.JPEG <wnid> ...', got {line!r}")
         name, wnid = fields[0], fields[1]
@@ -229,9 +242,10 @@ def read_tinyimagenet(cfg) -> tuple[FileImages, FileImages]:
     return FileImages(train_items, classes, train_missing), FileImages(test_items, classes, missing, ids)
 
 
-def _class_tree(folder: Path) -> tuple[list[str], list[tuple[Path, int]]]:
+def class_tree(folder: Path, recursive: bool = False) -> tuple[list[str], list[tuple[Path, int]]]:
+    """``folder/<class>/<image>``: (sorted class names, (path, label) of every image)."""
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
-    items = [(p, k) for k, name in enumerate(classes) for p in _image_files(folder / name)]
+    items = [(p, k) for k, name in enumerate(classes) for p in image_files(folder / name, recursive)]
     return classes, items
 
 
@@ -242,8 +256,8 @@ def read_imagenet(cfg) -> tuple[FileImages, FileImages]:
         if not (root / part).is_dir():
             raise UserError(f"imagenet: {root / part} not found; expected train/<class>/*.JPEG and "
                             f"val/<class>/*.JPEG under --data-root")
-    train_classes, train_items = _class_tree(root / "train")
-    val_classes, val_items = _class_tree(root / "val")
+    train_classes, train_items = class_tree(root / "train")
+    val_classes, val_items = class_tree(root / "val")
     if train_classes != val_classes:
         raise UserError(f"imagenet: class folders differ between {root / 'train'} and {root / 'val'}")
     return FileImages(train_items, train_classes), FileImages(val_items, val_classes)
