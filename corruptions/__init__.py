@@ -25,11 +25,14 @@ from corruptions.api import (
 )
 from corruptions.cache import cached
 from corruptions.errors import CorruptionError
+from corruptions.selection import COMMON15, Selected, parse_severities, select
 
 __all__ = [
+    "COMMON15",
     "VARIANTS",
     "CorruptionError",
     "CorruptionInfo",
+    "Selected",
     "apply",
     "apply_with_info",
     "cached",
@@ -38,6 +41,8 @@ __all__ = [
     "families",
     "info",
     "names",
+    "parse_severities",
     "presets",
+    "select",
     "supports_frames",
 ]

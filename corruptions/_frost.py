@@ -55,7 +55,7 @@ def _procedural_texture(seed: int, height: int = 480, width: int = 720) -> torch
 def _read_photo(path: Path) -> torch.Tensor:
     """uint8 [3, H, W] through PyAV's image decoders (torchvision's libpng clashes with the
     zlib that decord bundles once decord is loaded in the same process)."""
-    import av
+    import av  # optional: PyAV (heavy); only frost photographs from a video need it
 
     with av.open(str(path)) as container:
         frame = next(container.decode(video=0))

@@ -34,6 +34,7 @@ import torch
 from corruptions import cache as _cache
 from corruptions import presets as _presets
 from corruptions import registry
+from corruptions import weather
 from corruptions.errors import CorruptionError
 
 VARIANTS = ("fixed", "reference")
@@ -190,8 +191,6 @@ def _run(function: registry.Function, clip: torch.Tensor, param: Any, scope: str
 def _extra_info(function_key: str) -> dict[str, Any]:
     """Facts the output depends on beyond the parameters (which frost photographs were used)."""
     if function_key == "frost":
-        from corruptions import weather
-
         return {"frost_source": weather.frost_source()}
     return {}
 

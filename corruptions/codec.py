@@ -96,7 +96,7 @@ def _from_frames(frames: np.ndarray, like: torch.Tensor) -> torch.Tensor:
 
 
 def _open_encoder(enc: Encoding, height: int, width: int, fps: float):
-    import av
+    import av  # optional: PyAV (heavy); loaded by the codec corruptions alone
 
     ctx = av.CodecContext.create(enc.codec, "w")
     ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
@@ -113,7 +113,7 @@ def _open_encoder(enc: Encoding, height: int, width: int, fps: float):
 
 
 def _video_frames(frames: np.ndarray) -> Iterable:
-    import av
+    import av  # optional: PyAV (heavy); loaded by the codec corruptions alone
 
     for index, image in enumerate(frames):
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")
@@ -136,7 +136,7 @@ def _decoded_image(frame, height: int, width: int) -> np.ndarray | None:
 
 def decode(packets: Iterable, decoder: str, num_frames: int, height: int, width: int) -> np.ndarray:
     """Decode packets whose pts are frame indices; gaps are filled (see module docstring)."""
-    import av
+    import av  # optional: PyAV (heavy); loaded by the codec corruptions alone
 
     ctx = av.CodecContext.create(decoder, "r")
     ctx.thread_count = 1  # error concealment with frame threads is not reproducible
@@ -284,7 +284,7 @@ def bit_error(x, one_in: int, generator, *, coherent=False, fps: float = DEFAULT
     spared so the stream stays decodable; each hit byte gets a random non-empty set of its
     bits flipped.
     """
-    import av
+    import av  # optional: PyAV (heavy); loaded by the codec corruptions alone
 
     frames = _to_frames(x)
     packets = encode(frames, carrier(fps), fps)
@@ -308,7 +308,7 @@ def bit_error(x, one_in: int, generator, *, coherent=False, fps: float = DEFAULT
 def _mux_transport_stream(frames: np.ndarray, fps: float) -> bytes:
     """The carrier stream in MPEG-TS. The packets come from :func:`encode` and are only muxed
     here: encoding through the container's own stream gave run-to-run different bytes."""
-    import av
+    import av  # optional: PyAV (heavy); loaded by the codec corruptions alone
 
     packets = encode(frames, carrier(fps), fps)
     rate = Fraction(fps).limit_denominator(1001)
@@ -342,7 +342,7 @@ def packet_loss(x, percent: float, generator, *, coherent=False, fps: float = DE
     Each droppable packet (see :func:`droppable_ts_packets`) is lost independently, as on a
     lossy network; the MPEG-TS demuxer and the H.264 decoder then conceal what they can.
     """
-    import av
+    import av  # optional: PyAV (heavy); loaded by the codec corruptions alone
 
     frames = _to_frames(x)
     ts = np.frombuffer(_mux_transport_stream(frames, fps), np.uint8).reshape(-1, TS_PACKET)

@@ -110,7 +110,7 @@ def jpeg_compression(x: torch.Tensor, param: int, generator: torch.Generator, *,
     """Each frame JPEG-encoded at quality ``param`` and decoded (libjpeg, on the CPU)."""
     with warnings.catch_warnings():  # torchvision 0.29 announces a move of its codecs to TorchCodec
         warnings.simplefilter("ignore", DeprecationWarning)
-        from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
+        from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg  # optional: torchvision (heavy), JPEG only
 
         frames = (x * 255).round_().clamp_(0, 255).to(device="cpu", dtype=torch.uint8)
         encoded = encode_jpeg(list(frames), quality=int(param))

@@ -9,6 +9,7 @@ static fractal per clip) and name a ``reference`` twin function.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -183,8 +184,6 @@ def all_names() -> list[str]:
 
 
 def unknown_corruption(name: str, preset: Preset | None = None) -> CorruptionError:
-    import difflib
-
     choices = preset.names() if preset else all_names()
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
     where = f" in preset {preset.name!r}" if preset else ""

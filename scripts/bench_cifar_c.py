@@ -21,7 +21,7 @@ import torch
 
 from corruptions import registry
 from corruptions.presets import get_preset
-from vidsparse.generation.job import ArrayTask, corrupt_array
+from vidsparse.generation.images import ArrayTask, corrupt_array
 
 NAMES = ["gaussian_noise", "contrast", "glass_blur", "frost", "jpeg_compression"]
 

@@ -31,7 +31,7 @@ def make_videos(root: Path, videos: int, frames: int, size: int) -> Path:
 
 
 def copy_baseline(root: Path, out: Path, outputs_per_video: int) -> float:
-    from vidsparse.generation.job import find_videos, video_encoding
+    from vidsparse.generation.video import find_videos, video_encoding
     from vidsparse.data.video.reader import read_video
     from vidsparse.data.video.writer import write_video
 
@@ -63,7 +63,7 @@ def per_corruption(root: Path) -> list[tuple[str, float]]:
     import torch
 
     import corruptions
-    from vidsparse.generation.job import find_videos
+    from vidsparse.generation.video import find_videos
     from vidsparse.data.video.reader import read_video
 
     torch.set_num_threads(1)
@@ -96,7 +96,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-corrupt-"))
     try:
         root = make_videos(work / "synthetic", args.videos, args.frames, args.size)
-        from vidsparse.generation.job import find_videos
+        from vidsparse.generation.video import find_videos
 
         count = len(find_videos(root))
         print(f"{count} synthetic videos, {args.frames} frames {args.size}x{args.size}, "

@@ -110,7 +110,7 @@ def main() -> int:
 
     from vidsparse.cli import main as cli
     from vidsparse.evaluation.run import EvalRequest, run_eval
-    from vidsparse.evaluation.engine import parse_severities
+    from vidsparse.evaluation.selection import parse_severities
 
     severities = parse_severities(args.severities)
     tmp = Path(tempfile.mkdtemp(prefix="bench_eval-"))

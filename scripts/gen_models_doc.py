@@ -18,9 +18,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vidsparse.core.io import atomic_write_text
+from vidsparse.core.tables import format_table
 from vidsparse.models import MODELS, model_input
 from vidsparse.models.stats import STATS_PATH, ModelStats, compute_stats, is_current, load_cache, save_cache
-from vidsparse.core.tables import format_table
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "models.md"
 FAMILY_TITLES = {

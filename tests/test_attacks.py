@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from tests.conftest import tiny_train_args
-from vidsparse.evaluation.attacks import AttackSpec, PixelModel, adversarial_accuracy, attack, to_pixels
 from vidsparse.cli import main
 from vidsparse.errors import UserError
+from vidsparse.evaluation.attacks import AttackSpec, PixelModel, adversarial_accuracy, attack, to_pixels
 
 MEAN, STD = (0.5, 0.4, 0.45), (0.25, 0.2, 0.3)
 

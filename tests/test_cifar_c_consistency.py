@@ -17,9 +17,9 @@ import torch
 
 import corruptions
 from vidsparse.cli import main
-from vidsparse.data.image import datasets as image_data
+from vidsparse.data.corrupted import read_npy_cell
+from vidsparse.data.image import readers as image_data
 from vidsparse.errors import UserError
-from vidsparse.evaluation.image import read_npy_cell
 
 CORRUPTIONS, SEVERITIES = ["gaussian_noise", "contrast"], [1, 5]
 

@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from vidsparse.config import RunConfig, build_config, load_run_config, save_config, valid_keys
+from vidsparse.core import device
 from vidsparse.data.registry import dataset_defaults
 from vidsparse.errors import UserError
 
@@ -74,3 +75,23 @@ def test_shipped_recipes_and_sweeps_load():
         runs = expand(load_sweep(grid), "runs/x")
         if grid.name.startswith("study-"):  # dense once per seed + 4 methods x 3 sparsities x 3 seeds
             assert len(runs) == 39, grid.name
+
+
+def test_eval_every_below_one_is_a_config_error():
+    with pytest.raises(UserError, match=r"train.eval_every=0 must be >= 1 .*--set train.eval_every=1"):
+        build_config(overrides=["train.eval_every=0"])
+
+
+def test_loader_workers_default_to_the_cpus_available(monkeypatch, tmp_path: Path):
+    """A recipe's (or the default's) workers are capped by the CPUs; a value the user sets is kept."""
+    monkeypatch.setattr(device, "available_cpus", lambda: 1)
+    recipe = lambda name: {"data": {"workers": 4}}  # noqa: E731
+    assert build_config(dataset_defaults=recipe).data.workers == 1
+    assert build_config().data.workers == 1
+    assert build_config(dataset_defaults=recipe, overrides=["data.workers=3"]).data.workers == 3
+    assert build_config(dataset_defaults=recipe, flags={"data.workers": 2}).data.workers == 2
+    path = tmp_path / "recipe.yaml"
+    path.write_text("data:\n  workers: 4\n")
+    assert build_config(path, dataset_defaults=recipe).data.workers == 4
+    monkeypatch.setattr(device, "available_cpus", lambda: 16)
+    assert build_config(dataset_defaults=recipe).data.workers == 4

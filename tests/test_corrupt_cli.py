@@ -12,7 +12,6 @@ import pytest
 import torch
 
 import corruptions
-
 from vidsparse.cli import main  # noqa: E402
 from vidsparse.data.video.splits import ucf101_split  # noqa: E402
 from vidsparse.data.video.reader import read_video  # noqa: E402

@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 from vidsparse.cli import main
-from vidsparse.data.image.datasets import (
-    ImageDataset, padded_crop, read_cifar, read_digits, read_imagenet, read_rgb, read_tinyimagenet, resized_crop,
-)
+from vidsparse.data.image.datasets import ImageDataset, padded_crop, resized_crop
+from vidsparse.data.image.io import read_rgb
+from vidsparse.data.image.readers import read_cifar, read_digits, read_imagenet, read_tinyimagenet
 from vidsparse.errors import UserError
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)

@@ -22,8 +22,8 @@ from typing import Callable
 import pytest
 
 from tests.conftest import tiny_train_args
-from vidsparse.evaluation import engine as robustness
 from vidsparse.cli import main
+from vidsparse.evaluation import sources
 
 TEST_VIDEOS, ALL_VIDEOS = 8, 20  # the tiny synthetic set: 4 classes x (3 train + 2 test)
 EVAL = ["--corruptions", "noise,mpeg4,motion_blur", "--severities", "1,3,5", "--views", "2x2", "--batch-size", "4"]
@@ -98,8 +98,8 @@ def test_killed_eval_resumes_without_redoing_finished_videos(trained_run: Path, 
     assert 1 <= finished < TEST_VIDEOS and not (victim / "eval.json").exists()
 
     decoded = []
-    real_read = robustness.read_video
-    monkeypatch.setattr(robustness, "read_video", lambda *a, **k: decoded.append(a[0]) or real_read(*a, **k))
+    real_read = sources.read_video
+    monkeypatch.setattr(sources, "read_video", lambda *a, **k: decoded.append(a[0]) or real_read(*a, **k))
     capsys.readouterr()
     assert main(["eval", "--run", str(victim), *EVAL]) == 0
     assert f"resumed: {finished} samples were already evaluated" in capsys.readouterr().err
@@ -157,7 +157,7 @@ def test_sigterm_stops_corrupt_workers_cleanly(synthetic_root: Path, tmp_path: P
 def test_leftovers_of_a_killed_corrupt_job_are_cleaned(tmp_path: Path):
     """Temporary files and image-class folders are removed; a manifest line cut short is dropped
     before new rows are appended after it."""
-    from vidsparse.generation.job import Manifest, remove_stale_temporaries
+    from vidsparse.generation.manifest import Manifest, remove_stale_temporaries
 
     (tmp_path / "fog" / "1" / ".n01440764.tmp-4242").mkdir(parents=True)  # an image class in the making
     (tmp_path / "fog" / "1" / ".n01440764.tmp-4242" / "a.JPEG").write_bytes(b"jpeg")

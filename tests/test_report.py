@@ -9,10 +9,11 @@ from statistics import fmean, stdev
 import matplotlib.image as mpimg
 import pytest
 
-from vidsparse.reporting import plots
 from vidsparse.cli import main
 from vidsparse.config import RunConfig, save_config
-from vidsparse.reporting.report import build_report, training_flops_ratio
+from vidsparse.reporting import plots
+from vidsparse.reporting.groups import training_flops_ratio
+from vidsparse.reporting.report import build_report
 
 CELLS = [("gaussian_noise", "1"), ("gaussian_noise", "2"), ("jumble", "1"), ("jumble", "2")]
 
@@ -172,7 +173,8 @@ def test_real_runs_end_to_end(synthetic_root: Path, tmp_path: Path):
 
 
 def test_corruption_delta_matrix_is_method_minus_dense(runs):
-    from vidsparse.reporting.report import _settings, aggregate, corruption_delta_panels, load_run
+    from vidsparse.reporting.groups import aggregate, load_run
+    from vidsparse.reporting.report import _settings, corruption_delta_panels
 
     groups = aggregate([load_run(p) for ps in runs.values() for p in ps])
     (panel,) = corruption_delta_panels(_settings(groups)).values()

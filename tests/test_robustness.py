@@ -15,14 +15,18 @@ from torch import nn
 
 import corruptions
 from tests.conftest import tiny_train_args
-from vidsparse.reporting import plots
-from vidsparse.evaluation import engine as robustness
 from vidsparse.cli import main
 from vidsparse.config import load_run_config
+from vidsparse.data import build as data_build
 from vidsparse.errors import UserError
-from vidsparse.evaluation.accuracy import evaluate, load_run_model
+from vidsparse.evaluation import engine, sources
+from vidsparse.evaluation import video as video_eval
+from vidsparse.evaluation.accuracy import evaluate
+from vidsparse.evaluation.cells import CLEAN_CELL, Cell, CorruptionOptions
+from vidsparse.evaluation.context import load_run_model
+from vidsparse.evaluation.engine import predict_cells
 from vidsparse.evaluation.fourier import default_radii, filter_frequencies
-from vidsparse.evaluation.engine import Cell, CorruptionOptions, predict_cells
+from vidsparse.reporting import plots
 
 
 @pytest.fixture(scope="module")
@@ -45,33 +49,7 @@ def _loaded(run: Path):
 
     cfg, model, state = load_run_model(run)
     spec = get_model_entry(cfg.model.name).input
-    return cfg, model, state, robustness.build_test_set(cfg, spec.mean, spec.std, (2, 2))
-
-
-# ----------------------------------------------------------------------------------------------
-# selection
-
-
-def test_corruption_selection_and_severities():
-    names, preset = robustness.resolve_corruptions("all", "ucf101-p")
-    assert len(names) == 18 and preset == "ucf101-p"
-    temporal, _ = robustness.resolve_corruptions("temporal", "ucf101-p")
-    assert temporal == ["sampling", "reverse_sampling", "jumble", "box_jumble", "freeze"]
-    assert robustness.resolve_corruptions("jumble,gaussian_noise,jumble", "ucf101-p")[0] == ["jumble", "gaussian_noise"]
-    names, preset = robustness.resolve_corruptions("mini-kinetics-c", "ucf101-p")
-    assert preset == "mini-kinetics-c" and "packet_loss" in names
-    assert robustness.resolve_corruptions(None, "ucf101-p") == ([], "ucf101-p")
-    assert robustness.resolve_corruptions("hmdb51-p", "ucf101-p")[1] == "ucf101-p"  # aliases resolved
-    with pytest.raises(UserError, match="unknown preset 'ucf-p'"):
-        robustness.resolve_corruptions("jumble", "ucf-p")
-    with pytest.raises(UserError, match="unknown corruption .*'gausian_noise'.*did you mean gaussian_noise"):
-        robustness.resolve_corruptions("gausian_noise", "ucf101-p")
-    assert robustness.parse_severities("1-5") == [1, 2, 3, 4, 5]
-    assert robustness.parse_severities("1,3,5") == [1, 3, 5]
-    assert robustness.parse_severities("2-3,5") == [2, 3, 5]
-    for bad in ("0-6", "x", "5-1"):
-        with pytest.raises(UserError, match="severities"):
-            robustness.parse_severities(bad)
+    return cfg, model, state, data_build.build_test_set(cfg, spec.mean, spec.std, (2, 2))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -85,7 +63,7 @@ def test_views_from_the_planned_frames_equal_views_from_the_whole_video(num_fram
     from vidsparse.data.video.dataset import ClipSpec
 
     spec = ClipSpec(8, 2, 3, 2, single_frame)  # 3 clips x 2 crops; a 5- or 1-frame video repeats frames
-    source = robustness.VideoSource([], Path("."), spec, ClipTransform(24, 20, (0.5,) * 3, (0.25,) * 3, False))
+    source = sources.VideoSource([], Path("."), spec, ClipTransform(24, 20, (0.5,) * 3, (0.25,) * 3, False))
     video = torch.randint(0, 256, (num_frames, 3, 24, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     plan = source.plan(num_frames)
     assert plan.frames == sorted({i for c in spec.test_clips(num_frames) for i in c})
@@ -97,7 +75,7 @@ def test_views_from_the_planned_frames_equal_views_from_the_whole_video(num_fram
 def test_in_memory_views_equal_the_dataset_reader(trained_run: Path):
     """Clean on-the-fly views are bit-identical to what VideoClipDataset reads."""
     _, _, _, test = _loaded(trained_run)
-    source = robustness.video_source(test)
+    source = sources.video_source(test)
     for i in (0, 5):
         assert torch.equal(source.views(source.load(i).frames), test.dataset[i][0])
     assert source.sample_id(0).endswith(".mp4") and "/" in source.sample_id(0)
@@ -105,12 +83,12 @@ def test_in_memory_views_equal_the_dataset_reader(trained_run: Path):
 
 def test_each_video_decoded_once_and_interrupted_eval_resumes(trained_run: Path, tmp_path: Path, monkeypatch):
     cfg, model, state, test = _loaded(trained_run)
-    source = robustness.video_source(test)
-    cells = [robustness.CLEAN_CELL, Cell("jumble", 2), Cell("gaussian_noise", 4)]
+    source = sources.video_source(test)
+    cells = [CLEAN_CELL, Cell("jumble", 2), Cell("gaussian_noise", 4)]
     options = CorruptionOptions("ucf101-p", seed=3)
     calls = []
-    real_read = robustness.read_video
-    monkeypatch.setattr(robustness, "read_video", lambda *a, **k: calls.append(a[0]) or real_read(*a, **k))
+    real_read = sources.read_video
+    monkeypatch.setattr(sources, "read_video", lambda *a, **k: calls.append(a[0]) or real_read(*a, **k))
     args = (source, cells, options, state["classes"], torch.device("cpu"))
     straight = predict_cells(model, *args, batch_size=4, progress=False)
     assert len(calls) == len(test.dataset) == 8  # one decode per video for all three cells
@@ -150,11 +128,11 @@ def test_on_the_fly_equals_the_vidsparse_corrupt_set(trained_run: Path, tmp_path
     in-memory ones by up to 2/255). Exact equality needs RGB-lossless storage, so the set is
     written here with libx264rgb (qp 0) through the same command.
     """
-    import vidsparse.generation.job as corrupt_job
+    import vidsparse.generation.video as corrupt_job
 
     monkeypatch.setattr(corrupt_job, "video_encoding",
                         lambda suffix, crf: ("libx264rgb", {"qp": "0", "preset": "veryfast"}, "rgb24"))
-    root = robustness.dataset_root(load_run_config(trained_run).data)
+    root = data_build.dataset_root(load_run_config(trained_run).data)
     gen = tmp_path / "generated"
     names = "jumble,rotate,mpeg4"
     assert main(["corrupt", "--dataset", "synthetic", "--data-root", str(root), "--out", str(gen),
@@ -175,14 +153,14 @@ def test_on_the_fly_equals_the_vidsparse_corrupt_set(trained_run: Path, tmp_path
     # the views read for rotate (per frame) and the frames up to the last one read for mpeg4
     # (causal), and the whole video for jumble
     cfg, model, state, test = _loaded(trained_run)
-    source = robustness.video_source(test)
+    source = sources.video_source(test)
     spec = test.dataset.transform
-    stream = robustness._VariantStream(source, [], CorruptionOptions("ucf101-p", seed=5), [])
+    stream = engine._VariantStream(source, [], CorruptionOptions("ucf101-p", seed=5), [])
     corrupted_frames = []
     real_apply = corruptions.apply
     monkeypatch.setattr(corruptions, "apply", lambda *a, **k: corrupted_frames.append(k["frames"]) or real_apply(*a, **k))
     for name in names.split(","):
-        gen_test = robustness.build_test_set(cfg, spec.mean, spec.std, (2, 2), root=gen / name / "2")
+        gen_test = data_build.build_test_set(cfg, spec.mean, spec.std, (2, 2), root=gen / name / "2")
         for i in (0, 7):
             sample = source.load(i)
             plan = source.plan(sample.frames.shape[0])
@@ -190,7 +168,7 @@ def test_on_the_fly_equals_the_vidsparse_corrupt_set(trained_run: Path, tmp_path
             assert corrupted_frames.pop() == (None if name == "jumble" else plan.frames)
             assert len(plan.frames) < sample.frames.shape[0]
     # a cell the set does not have is reported, not fatal
-    missing = robustness.evaluate_generated(model, cfg, spec.mean, spec.std, gen, [Cell("freeze", 1)],
+    missing = video_eval.evaluate_generated(model, cfg, spec.mean, spec.std, gen, [Cell("freeze", 1)],
                                             state["classes"], (2, 2), torch.device("cpu"), progress=False)
     assert missing[0].accuracy is None and "does not exist" in missing[0].reason
 
@@ -240,7 +218,7 @@ def test_generated_root_with_missing_cells_and_baseline(run_copy: Path, trained_
     shutil.copytree(test.root / "ucfTrainTestlist", base / "ucfTrainTestlist")
     for path, label in test.dataset.items:
         if label == 0:
-            rel = robustness.video_id(path, test.root)
+            rel = sources.video_id(path, test.root)
             (base / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, base / rel)
     assert _eval(run_copy, "--corrupted-root", str(gen), "--corruptions", "jumble", "--severities", "1,2") == 0
@@ -346,7 +324,7 @@ def colour_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def image_model():
-    from vidsparse.evaluation.image import ImageTransform
+    from vidsparse.data.image.datasets import ImageTransform
 
     torch.manual_seed(0)
     model = TinyConvNet()
@@ -377,7 +355,9 @@ def write_cifar_c(root: Path, images: np.ndarray, labels: np.ndarray, names: lis
 
 
 def test_image_c_readers_and_on_the_fly_equality(image_model, tmp_path: Path):
-    from vidsparse.evaluation.image import ImageArrayDataset, ImageSource, c_cell_dataset, c_format
+    from vidsparse.data.corrupted import c_cell_dataset, c_format
+    from vidsparse.data.image.datasets import ImageArrayDataset
+    from vidsparse.evaluation.sources import ImageSource
 
     model, transform = image_model
     images, labels = colour_images(12, seed=1)
@@ -389,9 +369,9 @@ def test_image_c_readers_and_on_the_fly_equality(image_model, tmp_path: Path):
     dev = torch.device("cpu")
     clean = evaluate(model, ImageArrayDataset(images, labels, transform), classes, dev, progress=False)
     assert clean.top1 > 0.9 and clean.n == 12  # the model learned the colours
-    fly = predict_cells(model, ImageSource(images, labels, transform), [robustness.CLEAN_CELL, *cells],
+    fly = predict_cells(model, ImageSource(images, labels, transform), [CLEAN_CELL, *cells],
                         CorruptionOptions("cifar-c"), classes, dev, batch_size=5, progress=False)
-    assert fly.accuracy[robustness.CLEAN_CELL] == clean
+    assert fly.accuracy[CLEAN_CELL] == clean
     for cell in cells:
         stored = evaluate(model, c_cell_dataset(npy, cell.corruption, cell.severity, classes, transform), classes,
                           dev, progress=False)
@@ -421,15 +401,15 @@ def test_image_run_through_the_eval_command(image_model, tmp_path: Path, monkeyp
     """An image run (dataset kind "image") is evaluated on the fly and from a CIFAR-C style set."""
     from vidsparse.config import RunConfig, save_config
     from vidsparse.data.registry import DATASETS, DatasetSpec
-    from vidsparse.evaluation.image import IMAGE_TEST_SETS, ImageArrays
+    from vidsparse.data.image.datasets import ImageArrays
     from vidsparse.models.registry import MODELS, InputSpec, ModelEntry
 
     model, transform = image_model
     images, labels = colour_images(12, seed=2)
     monkeypatch.setitem(MODELS, "tiny_convnet", ModelEntry(
         "tiny_convnet", "image-cnn", lambda num_classes, **kw: TinyConvNet(num_classes), InputSpec(1, 32, transform.mean, transform.std)))
-    monkeypatch.setitem(DATASETS, "colours", DatasetSpec("colours", "test colours", lambda cfg: None, kind="image"))
-    monkeypatch.setitem(IMAGE_TEST_SETS, "colours", lambda cfg: ImageArrays(images, labels, CLASSES))
+    monkeypatch.setitem(DATASETS, "colours", DatasetSpec("colours", "test colours", lambda cfg: None, kind="image",
+                                                         test_arrays=lambda cfg: ImageArrays(images, labels, CLASSES)))
     run = tmp_path / "image-run"
     cfg = RunConfig()
     cfg.data.dataset, cfg.model.name, cfg.data.workers = "colours", "tiny_convnet", 0

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from tests.conftest import tiny_train_args
-from vidsparse.cli import main
 from tests.sparse_fixtures import single_thread  # noqa: F401  (autouse fixture)
+from vidsparse.cli import main
 
 
 @pytest.mark.parametrize("method", ["rigl", "snip"])

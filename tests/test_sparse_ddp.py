@@ -10,10 +10,10 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from vidsparse.sparse import SparseConfig, assert_masks_identical, build_sparsifier
-from vidsparse.sparse.distributed import mask_digests
 from tests.sparse_fixtures import TinyConv3dNet, batch, make_context
 from tests.sparse_fixtures import single_thread  # noqa: F401  (autouse fixture)
+from vidsparse.sparse import SparseConfig, assert_masks_identical, build_sparsifier
+from vidsparse.sparse.distributed import mask_digests
 
 STEPS = 12
 

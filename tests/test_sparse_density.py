@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from tests.sparse_fixtures import make_context
+from tests.sparse_fixtures import single_thread  # noqa: F401  (autouse fixture)
 from vidsparse.errors import UserError
 from vidsparse.sparse import SparseConfig, build_sparsifier
 from vidsparse.sparse.density import DISTRIBUTIONS, distribute, layer_counts
 from vidsparse.sparse.targets import find_sparse_tensors
-from tests.sparse_fixtures import make_context
-from tests.sparse_fixtures import single_thread  # noqa: F401  (autouse fixture)
 
 # One random layer: (kind, sizes) -> a real module, so the tensors come from type selection.
 LAYER = st.one_of(

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from scipy.stats import chisquare
 from torch import nn
 
-from vidsparse.sparse import SparseConfig, build_sparsifier
 from tests.sparse_fixtures import NUM_CLASSES, batch, make_context, masked_weights_are_zero
 from tests.sparse_fixtures import single_thread  # noqa: F401  (autouse fixture)
+from vidsparse.sparse import SparseConfig, build_sparsifier
 
 
 class RandomNet(nn.Module):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.sparse_fixtures import single_thread  # noqa: F401  (autouse fixture)
 from vidsparse.sparse.masks import (MIN_BAND_SEARCH, _select_in_band, drop_lowest,
                                     global_drop_lowest, grow_highest, random_mask, select_k)
-from tests.sparse_fixtures import single_thread  # noqa: F401  (autouse fixture)
 
 N = MIN_BAND_SEARCH + 12_345  # large enough for the band search
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidsparse.errors import UserError
-from vidsparse.sparse import SparseConfig, list_methods
-from vidsparse.sparse.schedules import cubic_density
 from tests.sparse_fixtures import (TinyConv3dNet, batch, make_run, masked_weights_are_zero,
                                   train_steps)
 from tests.sparse_fixtures import single_thread  # noqa: F401  (autouse fixture)
+from vidsparse.errors import UserError
+from vidsparse.sparse import SparseConfig, list_methods
+from vidsparse.sparse.schedules import cubic_density
 
 ALL_METHODS = ["dense", "static", "set", "rigl", "mest", "granet", "snip", "gmp", "omp", "lth"]
 

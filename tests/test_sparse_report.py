@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from vidsparse.sparse import SparseConfig
 from tests.sparse_fixtures import TinyVideoTransformer, make_run, train_steps
 from tests.sparse_fixtures import single_thread  # noqa: F401  (autouse fixture)
+from vidsparse.sparse import SparseConfig
 
 
 def test_layer_table_rows_and_totals():

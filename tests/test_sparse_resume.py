@@ -7,9 +7,9 @@ import io
 import pytest
 import torch
 
-from vidsparse.sparse import SparseConfig
 from tests.sparse_fixtures import make_run, train_steps
 from tests.sparse_fixtures import single_thread  # noqa: F401  (autouse fixture)
+from vidsparse.sparse import SparseConfig
 
 STEPS = 20
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vidsparse.sparse import SparseConfig, register_sparse_module
-from vidsparse.sparse.targets import SPARSE_MODULE_TYPES, find_sparse_tensors
 from tests.sparse_fixtures import (TinyVideoTransformer, batch, make_run, masked_weights_are_zero,
                                   train_steps)
 from tests.sparse_fixtures import single_thread  # noqa: F401  (autouse fixture)
+from vidsparse.sparse import SparseConfig, register_sparse_module
+from vidsparse.sparse.targets import SPARSE_MODULE_TYPES, find_sparse_tensors
 
 TRANSFORMER_MASKABLE = {
     "patch_embed.weight", "attn.in_proj_weight", "attn.out_proj.weight", "custom.q.weight",

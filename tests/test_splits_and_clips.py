@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from vidsparse.data.video.clips import clip_indices, clip_span, random_clip, uniform_clips
+from vidsparse.data.video.dataset import ClipSpec, VideoClipDataset, collate_skipping
 from vidsparse.data.video.splits import folder_list, hmdb51_split, list_file, ucf101_split
 from vidsparse.data.video.transforms import ClipTransform
-from vidsparse.data.video.dataset import ClipSpec, VideoClipDataset, collate_skipping
 from vidsparse.errors import UserError
 
 

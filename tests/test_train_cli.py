@@ -43,12 +43,22 @@ def test_eval_writes_eval_json(synthetic_root: Path, tmp_path: Path, capsys):
     assert "top1" in capsys.readouterr().out
 
 
+def test_eval_records_the_checkpoint_it_used(synthetic_root: Path, tmp_path: Path):
+    """A run without best.pt is evaluated from last.pt, and eval.json says so."""
+    run = tmp_path / "run"
+    assert main(tiny_train_args(synthetic_root, run)) == 0
+    (run / "best.pt").unlink()
+    assert main(["eval", "--run", str(run), "--views", "1x1"]) == 0
+    assert json.loads((run / "eval.json").read_text())["clean"]["checkpoint"] == "last"
+
+
 @pytest.mark.parametrize("args,message", [
     (["train", "--model", "r3d_smal"], "unknown model 'r3d_smal'; did you mean r3d_small"),
     (["train", "--dataset", "ucf1O1"], "unknown dataset"),
     (["train", "--method", "rigel"], "unknown sparse.method"),
     (["train", "--sparsity", "1.0", "--method", "rigl"], "sparsity=1.0 is out of range"),
     (["train", "--set", "optim.lrr=1"], "unknown config key 'optim.lrr'"),
+    (["train", "--set", "train.eval_every=0"], "train.eval_every=0 must be >= 1"),
     (["train", "--dataset", "ucf101"], "needs --data-root"),
     (["train", "--dataset", "ucf101", "--data-root", "/nonexistent/ucf"], "data root not found"),
     (["eval", "--run", "/nonexistent/run"], "run directory not found"),

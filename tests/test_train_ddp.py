@@ -21,7 +21,7 @@ from torch.utils.data import RandomSampler
 from tests.conftest import tiny_train_args
 from vidsparse.cli import main
 from vidsparse.core.distributed import World, shard_with_padding
-from vidsparse.training.loop import epoch_order
+from vidsparse.training.setup import epoch_order
 
 # torchrun entry: runs `vidsparse <args>` once per argument list in RUNS.json (one launch, so the
 # second job reuses the process group the first one created) and saves what each rank did per run.
@@ -73,7 +73,8 @@ def test_two_rank_training_keeps_masks_identical_and_only_rank_0_writes(
         synthetic_root: Path, tmp_path: Path, capsys):
     from vidsparse.config import load_run_config
     from vidsparse.data.build import build_datasets
-    from vidsparse.evaluation.accuracy import evaluate, load_run_model
+    from vidsparse.evaluation.accuracy import evaluate
+    from vidsparse.evaluation.context import load_run_model
     from vidsparse.models import get_model_entry
 
     runs = {m: tmp_path / m for m in METHODS}

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from corruptions.errors import CorruptionError
 from vidsparse.errors import UserError
 
 COMMAND_MODULES = ("train", "eval", "corrupt", "report", "sweep", "list", "data", "hardness")
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except UserError as err:
+    except (UserError, CorruptionError) as err:  # bad input: one line, no traceback
         print(f"vidsparse {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

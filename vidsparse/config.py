@@ -15,7 +15,10 @@ from typing import Any, Mapping, get_type_hints
 
 import yaml
 
-from vidsparse.errors import UserError
+from vidsparse.core.device import default_workers
+from vidsparse.core.io import atomic_write_text
+from vidsparse.errors import UserError, first_line
+from vidsparse.run_dir import RunDir
 from vidsparse.sparse.config import SparseConfig
 
 
@@ -44,7 +47,7 @@ class DataConfig:
     test_clips: int = 1  # multi-view testing: clips x crops, averaged per video
     test_crops: int = 1
     hflip: bool = False  # horizontal flip augmentation (off when direction is the label)
-    workers: int = 2
+    workers: int = field(default_factory=lambda: default_workers(2))  # at most the CPUs available
     backend: str = "auto"  # auto | decord | pyav
     single_frame: bool = False  # feed one frame repeated clip_len times (temporal-information control)
     subset: str = ""  # train on a subset: el2n-top:F | el2n-bottom:F | random:F ("" = all samples)
@@ -217,8 +220,7 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        first = str(err).splitlines()[0]
-        raise UserError(f"cannot parse config file {path}: {first}") from None
+        raise UserError(f"cannot parse config file {path}: {first_line(err)}") from None
     if not isinstance(data, dict):
         raise UserError(f"config file {path} must hold a mapping of sections (data:, model:, ...)")
     return data
@@ -255,7 +257,28 @@ def build_config(
         set_dotted(cfg, key, value)
     for key, value in set_values:
         set_dotted(cfg, key, value)
+    given = {*_dotted_keys(file_values), *flag_values, *(key for key, _ in set_values)}
+    if "data.workers" not in given:  # a recipe's wish (or the default), capped by the CPUs available
+        cfg.data.workers = default_workers(cfg.data.workers)
+    check_values(cfg)
     return cfg
+
+
+def _dotted_keys(values: Mapping[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in values.items():
+        keys += _dotted_keys(value, f"{prefix}{key}.") if isinstance(value, Mapping) else [f"{prefix}{key}"]
+    return keys
+
+
+def check_values(cfg: RunConfig) -> None:
+    """Refuse values no run can use before anything starts: one line naming the key and the fix."""
+    if cfg.train.eval_every < 1:
+        raise UserError(f"train.eval_every={cfg.train.eval_every} must be >= 1 (evaluate every N epochs; the last "
+                        "epoch is always evaluated): set e.g. --set train.eval_every=1")
+    if cfg.train.checkpoint_every_steps < 0:
+        raise UserError(f"train.checkpoint_every_steps={cfg.train.checkpoint_every_steps} must be >= 0 "
+                        "(0 = checkpoint at epoch ends only)")
 
 
 def config_from_dict(values: Mapping[str, Any]) -> RunConfig:
@@ -265,13 +288,11 @@ def config_from_dict(values: Mapping[str, Any]) -> RunConfig:
 
 
 def save_config(cfg: RunConfig, path: str | os.PathLike) -> None:
-    from vidsparse.core.io import atomic_write_text
-
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def load_run_config(run_dir: str | os.PathLike) -> RunConfig:
-    path = Path(run_dir) / "config.yaml"
+    path = RunDir(run_dir).config
     if not path.is_file():
         raise UserError(f"no config.yaml in {run_dir}; is it a run directory made by 'vidsparse train'?")
     return config_from_dict(load_yaml(path))

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from corruptions.selection import CORRUPTIONS_HELP, SEVERITIES_HELP
 from vidsparse.errors import UserError
 
 
@@ -22,13 +23,12 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
-    add("--dataset", help="ucf101, hmdb51, folder, synthetic, cifar10, cifar100, tinyimagenet, imagenet")
+    add("--dataset", help="ucf101, hmdb51, folder, synthetic, cifar10, cifar100, tinyimagenet, imagenet "
+                          "(every dataset with a writer: 'vidsparse list datasets')")
     add("--data-root", metavar="PATH", help="dataset location (synthetic: generated there if missing; default: cache)")
     add("--out", metavar="PATH", help="output folder (or the PNG file with --preview)")
-    add("--corruptions", default="all", metavar="SPEC",
-        help="all (the preset's list), a preset, a family (noise, blur, weather, digital, temporal, camera, "
-             "codec, frame) or NAME,NAME (default: all)")
-    add("--severities", default="1-5", metavar="LIST", help="1-5 (default), 1,3,5 or 3")
+    add("--corruptions", default="all", metavar="SPEC", help=CORRUPTIONS_HELP + " (default: all)")
+    add("--severities", default="1-5", metavar="LIST", help=SEVERITIES_HELP)
     add("--preset", help="ucf101-p (videos' default), hmdb51-p, mini-kinetics-c, imagenet-c, tinyimagenet-c, "
                          "cifar-c, extra")
     add("--variant", default="fixed", choices=["fixed", "reference"],
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_preview(args: argparse.Namespace) -> int:
-    from vidsparse.generation.job import select_corruptions
+    from corruptions.selection import select
     from vidsparse.generation.preview import default_preset, load_clip, preview
 
     source, out = Path(args.preview), Path(args.out)
@@ -67,7 +67,7 @@ def _run_preview(args: argparse.Namespace) -> int:
     selection = None
     if args.corruptions != "all" or args.preset:
         fallback = args.preset or default_preset(source, load_clip(source, max_frames=1)[0])
-        selection = select_corruptions(args.corruptions, args.preset, fallback)
+        selection, _ = select(args.corruptions or "all", args.preset, fallback)
     path = preview(source, out, selection, preset=args.preset, variant=args.variant, seed=args.seed)
     print(f"preview written to {path}")
     return 0
@@ -89,17 +89,18 @@ def _resolve_root(dataset: str, data_root: str | None) -> Path:
 
 
 def _run_job(args: argparse.Namespace) -> int:
-    from vidsparse.generation.job import (DATASETS, DEFAULT_PRESET, JobConfig, parse_severities,
-                                   run_job, select_corruptions)
+    from corruptions.selection import parse_severities, select
+    from vidsparse.data.registry import corruptible, get_dataset
     from vidsparse.errors import did_you_mean
+    from vidsparse.generation.job import JobConfig, run_job
 
     if not args.dataset:
         raise UserError("--dataset NAME is required (or --preview FILE)")
-    if args.dataset not in DATASETS:
-        raise did_you_mean(args.dataset, DATASETS, "dataset")
+    if args.dataset not in corruptible():
+        raise did_you_mean(args.dataset, corruptible(), "dataset")
     if args.workers < 0 or (args.limit is not None and args.limit < 1) or args.crf < 0:
         raise UserError("--workers and --crf must be >= 0 and --limit >= 1")
-    selection = select_corruptions(args.corruptions, args.preset, DEFAULT_PRESET[args.dataset])
+    selection, _ = select(args.corruptions or "all", args.preset, get_dataset(args.dataset).default_preset)
     cfg = JobConfig(
         dataset=args.dataset,
         data_root=_resolve_root(args.dataset, args.data_root),

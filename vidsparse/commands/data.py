@@ -71,7 +71,7 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from vidsparse.data.image.datasets import download_cifar
+    from vidsparse.data.image.readers import download_cifar
 
     folder = download_cifar(args.dataset, args.out, url=args.url)
     print(f"{args.dataset} ready at {folder}; train with --dataset {args.dataset} --data-root {args.out}")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from corruptions.selection import CORRUPTIONS_HELP, SEVERITIES_HELP
+
 
 def _radii(text: str) -> list[float]:
     try:
@@ -47,10 +49,10 @@ def register(subparsers) -> None:
     parser.add_argument("--checkpoint", choices=["best", "last"], default="best")
     parser.add_argument("--device", default="auto")
     group = parser.add_argument_group("corruptions")
-    group.add_argument("--corruptions", metavar="all|PRESET|FAMILY|NAME,...",
-                       help="what to evaluate besides clean; 'all' = the run's preset "
+    group.add_argument("--corruptions", metavar="all|PRESET|FAMILY|common15|NAME,...",
+                       help="what to evaluate besides clean: " + CORRUPTIONS_HELP + "; 'all' = the run's preset "
                             "(ucf101-p for video; cifar-c, tinyimagenet-c, imagenet-c for images). Default: none")
-    group.add_argument("--severities", default="1-5", metavar="1-5|1,3,5", help="severities (default 1-5)")
+    group.add_argument("--severities", default="1-5", metavar="1-5|1,3,5", help=SEVERITIES_HELP)
     group.add_argument("--preset", help="corruption preset (default: the run's natural preset)")
     group.add_argument("--variant", choices=["fixed", "reference"], default="fixed",
                        help="corrected definitions (default) or the reference code's exact behaviour")
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     from vidsparse.core.distributed import init_from_env, shutdown
     from vidsparse.core.graceful_stop import Terminated, sigterm_as_interrupt
-    from vidsparse.training.loop import resolve_device
+    from vidsparse.core.device import resolve_device
 
     try:
         with sigterm_as_interrupt():
@@ -101,10 +103,12 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
     from pathlib import Path
 
-    from vidsparse.evaluation.attacks import AttackSpec
     from vidsparse.data.build import parse_views
+    from vidsparse.evaluation.attacks import AttackSpec
     from vidsparse.evaluation.results import format_results
     from vidsparse.evaluation.run import EvalRequest, family_map, run_eval
+    from vidsparse.reporting import plots
+    from vidsparse.run_dir import RunDir
 
     request = EvalRequest(
         run_dir=Path(args.run), views=parse_views(args.views), checkpoint=args.checkpoint, device=device,
@@ -117,7 +121,11 @@ def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
         if args.attack else None,
     )
     results = run_eval(request)
+    if speak and args.fourier:
+        name = request.run_dir.name
+        plots.radius_curves({name: results.data["fourier"]}, RunDir(request.run_dir).fourier,
+                            title=f"{name}: accuracy under low-/high-pass filtering")
     if speak:
         print(format_results(results.data, family_map(results.corruptions)))
-        print(f"wrote {results.path} and {results.path.with_suffix('.csv')}")
+        print(f"wrote {results.path} and {RunDir(request.run_dir).eval_csv}")
     return 0

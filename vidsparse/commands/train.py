@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vidsparse.config import build_config, load_run_config, parse_set_arguments, set_dotted
+from vidsparse.run_dir import RunDir
 
 # CLI flag -> dotted config key. Flags left unset (None) do not override the recipe.
 FLAG_KEYS = {
@@ -72,7 +73,7 @@ def config_from_args(args: argparse.Namespace):
 
     flags = {key: getattr(args, name, None) for name, key in FLAG_KEYS.items()}
     cfg = build_config(args.config, flags, args.set, dataset_defaults=dataset_defaults)
-    if getattr(args, "resume", False) and (cfg.run_dir() / "config.yaml").is_file():
+    if getattr(args, "resume", False) and RunDir(cfg.run_dir()).config.is_file():
         # Resume continues the saved run; only options given now (e.g. more --epochs) change it.
         saved = load_run_config(cfg.run_dir())
         saved.train.out = str(cfg.run_dir())
@@ -102,7 +103,7 @@ def register(subparsers) -> None:
 
 def check_download(data) -> None:
     """``--download``: only the CIFAR archives are public and small enough to fetch here."""
-    from vidsparse.data.image.datasets import CIFAR
+    from vidsparse.data.image.readers import CIFAR
     from vidsparse.errors import UserError
 
     if data.dataset not in CIFAR:
@@ -113,7 +114,7 @@ def check_download(data) -> None:
 
 def download_dataset(cfg) -> None:
     """The download itself; ``train`` runs it one rank at a time per filesystem under torchrun."""
-    from vidsparse.data.image.datasets import download_cifar
+    from vidsparse.data.image.readers import download_cifar
 
     download_cifar(cfg.data.dataset, cfg.data.root)
 

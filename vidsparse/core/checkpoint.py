@@ -14,8 +14,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from vidsparse.errors import UserError
 from vidsparse.core.io import atomic_write
+from vidsparse.errors import UserError
 
 
 def rng_state() -> dict[str, Any]:

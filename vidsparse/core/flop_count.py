@@ -16,7 +16,7 @@ from torch import nn
 
 def sdpa_flops(inputs: list[Any], outputs: list[Any]) -> int:
     """scaled_dot_product_attention: Q @ K^T then A @ V."""
-    from fvcore.nn.jit_handles import get_shape
+    from fvcore.nn.jit_handles import get_shape  # optional: fvcore (heavy)
 
     q, k, v = (get_shape(x) for x in inputs[:3])
     batch = 1
@@ -30,7 +30,7 @@ def flop_analysis(model: nn.Module, inputs: Any):
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fvcore's import warns about torch.jit.script
-        from fvcore.nn import FlopCountAnalysis
+        from fvcore.nn import FlopCountAnalysis  # optional: fvcore (heavy)
 
     analysis = FlopCountAnalysis(model, inputs)
     analysis.set_op_handle("aten::scaled_dot_product_attention", sdpa_flops)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from torch.utils.data import Dataset
 
+from vidsparse.data.image.datasets import AUGMENTATIONS, ImageDataset, padded_crop
 from vidsparse.data.registry import get_dataset
-from vidsparse.data.video.transforms import ClipTransform
+from vidsparse.data.subsets import apply_subset
 from vidsparse.data.video.dataset import ClipSpec, VideoClipDataset
+from vidsparse.data.video.synthetic import default_root
+from vidsparse.data.video.transforms import ClipTransform
 from vidsparse.errors import UserError
+from vidsparse.models import get_model_entry
 
 
 @dataclass
@@ -24,8 +30,6 @@ class DataBundle:
 
 def build_datasets(cfg, mean, std, test_views: tuple[int, int] | None = None) -> DataBundle:
     """``cfg`` is a RunConfig; ``test_views`` = (clips, crops) overrides the config's views."""
-    from vidsparse.data.subsets import apply_subset
-
     spec = get_dataset(cfg.data.dataset)
     bundle = BUILDERS[spec.kind](cfg, spec, mean, std, test_views)
     bundle.train = apply_subset(bundle.train, cfg.data, cfg.train.seed)  # the test set is never subset
@@ -75,17 +79,19 @@ def _build_video(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> Da
     data = cfg.data
     train_list, test_list = spec.lists(data)
     missing = _check_splits(data, train_list, test_list, "videos listed in the split files")
-    clips, crops = test_views or (data.test_clips, data.test_crops)
     transform = _clip_transform(data, mean, std)
     train = VideoClipDataset(
         train_list.items, ClipSpec(data.clip_len, data.stride, single_frame=data.single_frame),
         transform, train=True, backend=data.backend, seed=cfg.train.seed,
     )
-    test = VideoClipDataset(
-        test_list.items, ClipSpec(data.clip_len, data.stride, clips, crops, data.single_frame),
-        transform, train=False, backend=data.backend,
-    )
-    return DataBundle(train, test, train_list.classes, missing)
+    return DataBundle(train, _video_test(data, test_list.items, transform, test_views), train_list.classes, missing)
+
+
+def _video_test(data, items, transform: ClipTransform, views: tuple[int, int] | None) -> VideoClipDataset:
+    """The test videos in the test views: ``views`` = (clips, crops), None = the config's."""
+    clips, crops = views or (data.test_clips, data.test_crops)
+    spec = ClipSpec(data.clip_len, data.stride, clips, crops, data.single_frame)
+    return VideoClipDataset(items, spec, transform, train=False, backend=data.backend)
 
 
 def _scoring_video(cfg, spec, mean, std) -> Dataset:
@@ -97,22 +103,16 @@ def _scoring_video(cfg, spec, mean, std) -> Dataset:
 
 
 def _image_size(cfg) -> int:
-    from vidsparse.models import get_model_entry
-
     return get_model_entry(cfg.model.name).input.for_size(cfg.model.size).size
 
 
 def _scoring_image(cfg, spec, mean, std) -> Dataset:
-    from vidsparse.data.image.datasets import ImageDataset
-
     train_split, _ = spec.lists(cfg.data)
     return ImageDataset(train_split, _image_size(cfg), mean, std, train=False)
 
 
 def _build_image(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> DataBundle:
     """Images at the model's own input size, so training, testing and ``vidsparse eval`` agree."""
-    from vidsparse.data.image.datasets import AUGMENTATIONS, ImageDataset, padded_crop
-
     data = cfg.data
     train_split, test_split = spec.lists(data)
     missing = _check_splits(data, train_split, test_split, "images named in the annotations")
@@ -121,6 +121,32 @@ def _build_image(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> Da
     train = ImageDataset(train_split, size, mean, std, train=True, crop=crop, hflip=data.hflip, seed=cfg.train.seed)
     test = ImageDataset(test_split, size, mean, std, train=False)
     return DataBundle(train, test, train_split.classes, missing)
+
+
+@dataclass
+class TestSet:
+    """The test split of a video run alone (a generated -P copy may hold no training videos)."""
+
+    dataset: VideoClipDataset
+    classes: list[str]
+    root: Path  # video ids (which seed corruptions) are relative to it
+    missing: int  # listed in the split files, absent on disk
+
+
+def dataset_root(data_cfg) -> Path:
+    """The folder video ids are relative to (the synthetic set lives in a cache by default)."""
+    return Path(data_cfg.root) if data_cfg.root else default_root(data_cfg.synthetic)
+
+
+def build_test_set(cfg, mean, std, views: tuple[int, int] | None, root: Path | None = None) -> TestSet:
+    """The run's test split; of ``root`` instead of the configured root when given (a copy written
+    by ``vidsparse corrupt``, read with the reader of the dataset's ``layout``)."""
+    data = cfg.data
+    if root is not None:
+        data = dataclasses.replace(data, root=str(root), dataset=get_dataset(data.dataset).layout or data.dataset)
+    _, test_list = get_dataset(data.dataset).lists(data)
+    dataset = _video_test(data, test_list.items, _clip_transform(data, mean, std), views)
+    return TestSet(dataset, test_list.classes, dataset_root(data), len(test_list.missing))
 
 
 BUILDERS: dict[str, Callable[..., DataBundle]] = {"video": _build_video, "image": _build_image}

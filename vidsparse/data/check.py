@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from PIL import Image
 
-from vidsparse.data.image.io import SIXTEEN_BIT_MODES, ImageDecodeError, to_rgb8
+from vidsparse.config import DataConfig
+from vidsparse.data.build import missing_on_disk
+from vidsparse.data.image.io import IMAGE_EXTENSIONS, SIXTEEN_BIT_MODES, ImageDecodeError, to_rgb8
+from vidsparse.data.registry import get_dataset
 from vidsparse.data.video import decord_reader
 from vidsparse.data.video.decoding import DECODE_PROBLEMS, MAX_FRAME_PIXELS, VIDEO_EXTENSIONS, VideoDecodeError
 from vidsparse.data.video.pyav_reader import TIMESTAMPED_FORMATS
 from vidsparse.data.video.reader import HAVE_DECORD, inspect_video, read_clip, read_video
-from vidsparse.evaluation.image import IMAGE_EXTENSIONS
 
 IMAGE_PROBLEMS: dict[str, str] = {
     "unreadable_image": "image Pillow cannot open or decode (truncated, empty, not an image)",
@@ -151,8 +154,6 @@ def is_avi_without_index(path: Path) -> bool:
 
 def check_image(path: Path, clip_span: int = 0, backend: str = "auto", verify_reads: int = 0) -> FileReport:
     """Decode to 8-bit RGB as the image datasets do (the clip arguments keep one checker signature)."""
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             mode = image.mode
@@ -206,10 +207,6 @@ class Tally:
 def split_missing(dataset: str, root: Path, split: int = 1) -> tuple[int, list[str]]:
     """Parse a dataset's split files (UserError for unknown classes or malformed lines) and return
     how many samples they name that the disk lacks, with their names when known."""
-    from vidsparse.config import DataConfig
-    from vidsparse.data.build import missing_on_disk
-    from vidsparse.data.registry import get_dataset
-
     train, test = get_dataset(dataset).lists(DataConfig(dataset=dataset, root=str(root), split=split))
     (train_count, train_names), (test_count, test_names) = missing_on_disk(train), missing_on_disk(test)
     return train_count + test_count, train_names + test_names

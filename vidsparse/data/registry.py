@@ -1,4 +1,5 @@
-"""Dataset registry: name -> how to list its train/test videos and its default recipe.
+"""Dataset registry: name -> how to list its train/test samples, its default recipe, its corruption
+preset, its in-memory test arrays (images) and how ``vidsparse corrupt`` writes a corrupted copy.
 
 The default recipe is the set of config values that make ``vidsparse train --dataset NAME``
 sensible with no other flags (model, clip geometry, epochs); a ``--config`` file and flags
@@ -11,18 +12,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from tqdm import tqdm
+
+from vidsparse.data.image import readers as images
+from vidsparse.data.image.datasets import ImageArrays, test_arrays
 from vidsparse.data.video.splits import VideoList, folder_list, hmdb51_split, list_file, ucf101_split
+from vidsparse.data.video.synthetic import ensure_synthetic
 from vidsparse.errors import UserError, did_you_mean
+
+
+KIND_PRESETS = {"video": "ucf101-p", "image": "imagenet-c"}  # the default corruption preset of each kind
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """Everything the toolkit knows about one dataset; one per dataset, in ``DATASETS``."""
+
     name: str
     description: str
     lists: Callable[[Any], tuple[Any, Any]]  # DataConfig -> (train, test): VideoLists, or image splits
                                              # (vidsparse.data.image.datasets) when kind == "image"
     defaults: dict[str, Any] = field(default_factory=dict)
     kind: str = "video"
+    preset: str = ""  # corruption preset of its robustness benchmark ("" = the kind's: KIND_PRESETS)
+    writer: str = ""  # how 'vidsparse corrupt' writes a corrupted copy: video | npy | folder ("" = it cannot)
+    layout: str = ""  # the dataset whose reader reads a copy written by 'vidsparse corrupt' ("" = this one)
+    # image datasets: DataConfig -> the clean test split in memory (None: not held in memory, as
+    # ImageNet's validation set; such runs are evaluated on a -C tree with --corrupted-root)
+    test_arrays: Callable[[Any], ImageArrays] | None = None
+
+    @property
+    def default_preset(self) -> str:
+        """The preset ``--corruptions all`` means for this dataset (eval, corrupt and sweeps alike)."""
+        return self.preset or KIND_PRESETS[self.kind]
 
 
 DATASETS: dict[str, DatasetSpec] = {}
@@ -31,6 +53,11 @@ DATASETS: dict[str, DatasetSpec] = {}
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     DATASETS[spec.name] = spec
     return spec
+
+
+def corruptible() -> list[str]:
+    """Datasets 'vidsparse corrupt' can write a corrupted copy of."""
+    return [name for name, spec in DATASETS.items() if spec.writer]
 
 
 def get_dataset(name: str) -> DatasetSpec:
@@ -51,10 +78,6 @@ def data_root(cfg) -> Path:
 
 def synthetic_root(cfg) -> Path:
     """The synthetic set is generated on first use, in --data-root or the cache directory."""
-    from tqdm import tqdm
-
-    from vidsparse.data.video.synthetic import ensure_synthetic
-
     return ensure_synthetic(cfg.root or None, cfg.synthetic, progress=lambda it, desc: tqdm(it, desc=desc, leave=False))
 
 
@@ -99,7 +122,7 @@ VIDEO_RECIPE = {
 register_dataset(DatasetSpec(
     "synthetic",
     "built-in synthetic motion classes (H.264, UCF101 layout), generated on first use",
-    lambda cfg: _ucf_lists(synthetic_root(cfg), cfg.split),
+    lambda cfg: _ucf_lists(synthetic_root(cfg), cfg.split), layout="ucf101", writer="video",
     defaults={
         "model": {"name": "r3d_small"},
         "data": {"clip_len": 8, "stride": 2, "resize": 48, "crop": 40, "hflip": False},
@@ -109,16 +132,16 @@ register_dataset(DatasetSpec(
 ))
 register_dataset(DatasetSpec(
     "ucf101", "UCF101 (official layout: <class>/v_*.avi + ucfTrainTestlist/)",
-    lambda cfg: _ucf_lists(data_root(cfg), cfg.split), defaults=VIDEO_RECIPE,
+    lambda cfg: _ucf_lists(data_root(cfg), cfg.split), defaults=VIDEO_RECIPE, writer="video",
 ))
 register_dataset(DatasetSpec(
     "hmdb51", "HMDB51 (official layout: <class>/*.avi + <class>_test_split{1,2,3}.txt)",
     lambda cfg: (hmdb51_split(data_root(cfg), cfg.split, "train"), hmdb51_split(data_root(cfg), cfg.split, "test")),
-    defaults=VIDEO_RECIPE,
+    defaults=VIDEO_RECIPE, preset="hmdb51-p", writer="video",
 ))
 register_dataset(DatasetSpec(
     "folder", "one sub-folder per class (train/ and test|val/ sub-trees, or every 5th video as test)",
-    _folder_lists, defaults=VIDEO_RECIPE,
+    _folder_lists, defaults=VIDEO_RECIPE, writer="video",
 ))
 register_dataset(DatasetSpec(
     "list", "'path label' lists: <root>/train.txt and <root>/test.txt (labels from 0)",
@@ -127,15 +150,14 @@ register_dataset(DatasetSpec(
 
 
 # ----------------------------------------------------------------------------------------------
-# image datasets (vidsparse.data.image.datasets); recipes are per optimizer step on one GPU-sized batch
+# image datasets (vidsparse.data.image); recipes are per optimizer step on one GPU-sized batch; their
+# "workers" are what the recipe wants: build_config caps them at the CPUs available
 
 
-def _register_image_dataset(name: str, description: str, read, defaults: dict[str, Any]) -> None:
-    from vidsparse.data.image.datasets import clean_test_loader
-    from vidsparse.evaluation.image import register_image_test_set
-
-    register_dataset(DatasetSpec(name, description, read, defaults=defaults, kind="image"))
-    register_image_test_set(name, clean_test_loader(read))
+def _register_image_dataset(name: str, description: str, read, defaults: dict[str, Any], preset: str,
+                            writer: str = "") -> None:
+    register_dataset(DatasetSpec(name, description, read, defaults=defaults, kind="image", preset=preset,
+                                 writer=writer, test_arrays=test_arrays(read)))
 
 
 def _image_recipe(model: str, epochs: int, batch: int, lr: float, weight_decay: float, hflip: bool,
@@ -149,24 +171,24 @@ def _image_recipe(model: str, epochs: int, batch: int, lr: float, weight_decay: 
 
 
 def _register_images() -> None:
-    from vidsparse.data.image import datasets as images
-
     cifar = "python-pickle batches: {root}/{folder}/ (or the batches folder itself)"
     _register_image_dataset(
         "cifar10", "CIFAR-10 " + cifar.format(root="<root>", folder="cifar-10-batches-py"), images.read_cifar,
-        _image_recipe("resnet18_cifar", 160, 128, 0.1, 5e-4, hflip=True))
+        _image_recipe("resnet18_cifar", 160, 128, 0.1, 5e-4, hflip=True), "cifar-c", "npy")
     _register_image_dataset(
         "cifar100", "CIFAR-100 " + cifar.format(root="<root>", folder="cifar-100-python") + ", fine labels",
-        images.read_cifar, _image_recipe("resnet34_cifar", 160, 128, 0.1, 5e-4, hflip=True))
+        images.read_cifar, _image_recipe("resnet34_cifar", 160, 128, 0.1, 5e-4, hflip=True), "cifar-c", "npy")
     _register_image_dataset(
         "tinyimagenet", "Tiny-ImageNet (wnids.txt, train/<wnid>/images/, val/images + val_annotations.txt)",
-        images.read_tinyimagenet, _image_recipe("resnet18", 100, 128, 0.1, 1e-4, hflip=True))
+        images.read_tinyimagenet, _image_recipe("resnet18", 100, 128, 0.1, 1e-4, hflip=True), "tinyimagenet-c",
+        "folder")
     _register_image_dataset(
         "imagenet", "ImageNet (train/<class>/*.JPEG, val/<class>/*.JPEG)", images.read_imagenet,
-        _image_recipe("resnet50", 90, 256, 0.1, 1e-4, hflip=True, workers=8))
+        _image_recipe("resnet50", 90, 256, 0.1, 1e-4, hflip=True, workers=8), "imagenet-c", "folder")
     _register_image_dataset(
         "digits", "scikit-learn's 1,797 real 8x8 digits upsampled to 32x32 (bundled; no --data-root)",
-        images.read_digits, _image_recipe("resnet18_cifar", 15, 64, 0.05, 5e-4, hflip=False, workers=0, width=16))
+        images.read_digits, _image_recipe("resnet18_cifar", 15, 64, 0.05, 5e-4, hflip=False, workers=0, width=16),
+        "cifar-c")
 
 
 _register_images()

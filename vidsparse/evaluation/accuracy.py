@@ -14,9 +14,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from vidsparse.data.video.dataset import collate_skipping
 from vidsparse.core.distributed import World, gather_objects, joined_world, shard_indices
 from vidsparse.core.graceful_stop import shield_worker
+from vidsparse.data.video.dataset import collate_skipping
 
 
 @dataclass
@@ -137,44 +137,3 @@ def evaluate(
         counter.update(predict_views(model, clips.to(device, non_blocking=True)), labels)
     model.train(was_training)
     return counter.summed(world).result(class_names)
-
-
-def load_run_model(run_dir, checkpoint: str = "best", device: torch.device | str = "cpu"):
-    """Rebuild a run's model from its config.yaml and load ``best.pt`` (or ``last.pt``)."""
-    from pathlib import Path
-
-    from vidsparse.core.checkpoint import load_checkpoint
-    from vidsparse.config import load_run_config
-    from vidsparse.errors import UserError
-    from vidsparse.models import create_model
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"run directory not found: {run_dir}")
-    cfg = load_run_config(run_dir)
-    path = run_dir / f"{checkpoint}.pt"
-    if not path.is_file() and checkpoint == "best":
-        path = run_dir / "last.pt"
-    if not path.is_file():
-        raise UserError(f"no checkpoint in {run_dir} (best.pt/last.pt); train it first with 'vidsparse train'")
-    state = load_checkpoint(path, device)
-    model = create_model(
-        cfg.model.name, len(state["classes"]), size=cfg.model.size, width=cfg.model.width or None,
-        dropout=cfg.model.dropout if cfg.model.dropout >= 0 else None,
-    )
-    model.load_state_dict(state["model"])
-    return cfg, model.to(device).eval(), state
-
-
-def evaluate_run(run_dir, views: tuple[int, int] | None = None, checkpoint: str = "best",
-                 device: str = "auto", progress: bool = True) -> dict:
-    """Clean accuracy of a run, merged into ``RUN_DIR/eval.json`` (other results are kept).
-
-    The clean-only case of ``vidsparse.evaluation.run.run_eval``, which also does corruptions.
-    """
-    from pathlib import Path
-
-    from vidsparse.evaluation.run import EvalRequest, run_eval
-
-    request = EvalRequest(Path(run_dir), views=views, checkpoint=checkpoint, device=device, progress=progress)
-    return run_eval(request).data

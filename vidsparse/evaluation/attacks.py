@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from vidsparse.data.video.dataset import collate_skipping
 from vidsparse.errors import UserError
 from vidsparse.evaluation.accuracy import Accuracy, AccuracyCounter, predict_views
 
@@ -144,8 +145,6 @@ def adversarial_accuracy(model: nn.Module, dataset: Dataset, mean: Sequence[floa
                          spec: AttackSpec, class_names: list[str], device: torch.device, batch_size: int = 8,
                          workers: int = 0, progress: bool = True) -> AdversarialAccuracy:
     """Clean and attacked accuracy over a normalised test set (samples the loader skips are counted)."""
-    from vidsparse.data.video.dataset import collate_skipping
-
     was_training = model.training
     model.eval()
     pixel_model = PixelModel(model, mean, std)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Iterable, Mapping
 
+from corruptions.selection import COMMON15
+
 Grid = Mapping[str, Mapping["str | int", float]]
 
 # AlexNet top-1 errors on ImageNet-C per severity, the normaliser of mCE. Source: Hendrycks &
@@ -47,7 +49,7 @@ ALEXNET_ERRORS: dict[str, tuple[float, float, float, float, float]] = {
     "pixelate": (0.52218, 0.54620, 0.73728, 0.87092, 0.91262),
     "jpeg_compression": (0.51002, 0.54718, 0.57294, 0.65458, 0.74778),
 }
-IMAGENET_C_COMMON: tuple[str, ...] = tuple(ALEXNET_ERRORS)  # the 15 corruptions mCE averages
+IMAGENET_C_COMMON: tuple[str, ...] = COMMON15  # the 15 corruptions mCE averages (ALEXNET_ERRORS' keys)
 
 
 def _cells(grid: Grid) -> list[float]:

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from vidsparse.core.io import atomic_write_json, atomic_write_text
+from vidsparse.core.tables import format_table
 from vidsparse.evaluation import metrics
 from vidsparse.evaluation.accuracy import Accuracy
-from vidsparse.core.io import atomic_write_json, atomic_write_text
-from vidsparse.evaluation.engine import CLEAN, Cell
-from vidsparse.core.tables import format_table
+from vidsparse.evaluation.cells import CLEAN, Cell
+from vidsparse.run_dir import RunDir
 
 CLEAN_KEY = ("views", "checkpoint", "epoch")
 CELL_KEY = CLEAN_KEY + ("preset", "variant", "seed", "coherent")
@@ -53,8 +53,8 @@ class EvalFile:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / "eval.json"
-        self.data: dict = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.path = RunDir(run_dir).eval_json
+        self.data: dict = RunDir(run_dir).read_eval() or {}
         self.data.setdefault("clean", {})
         self.data.setdefault("corruptions", {})
         self.data.setdefault("summary", {})
@@ -117,7 +117,7 @@ class EvalFile:
 
     def write(self, families: dict[str, str] | None = None) -> None:
         atomic_write_json(self.path, self.data)
-        atomic_write_text(self.run_dir / "eval.csv", csv_text(self.data, families or {}))
+        atomic_write_text(RunDir(self.run_dir).eval_csv, csv_text(self.data, families or {}))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,14 +7,20 @@ as they do on real data, and the middle frame of each result is shown.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw, ImageFont
 
 import corruptions
-from vidsparse.generation.job import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Selected
+from corruptions.presets import IMAGE_PRESET_FOR_TABLE
+from corruptions.selection import Selected
+from corruptions.tables_image import table_for_size
+from vidsparse.core.io import atomic_write
+from vidsparse.data.image.io import IMAGE_EXTENSIONS
+from vidsparse.data.video.decoding import VIDEO_EXTENSIONS
+from vidsparse.data.video.reader import probe_video, read_video
 from vidsparse.errors import UserError
 
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -25,31 +31,25 @@ def load_clip(path: Path, max_frames: int = 64) -> tuple[torch.Tensor, float | N
     if not path.is_file():
         raise UserError(f"preview input not found: {path}")
     suffix = path.suffix.lower()
-    if suffix in VIDEO_SUFFIXES or suffix in (".gif", ".mpg", ".mpeg"):
-        from vidsparse.data.video.reader import probe_video, read_video
-
+    if suffix in VIDEO_EXTENSIONS:
         count = probe_video(path).num_frames
         frames, fps = read_video(path, list(range(min(count, max_frames))))
         return frames.permute(0, 3, 1, 2).contiguous(), fps
-    if suffix in IMAGE_SUFFIXES:
-        from PIL import Image
-
+    if suffix in IMAGE_EXTENSIONS:
         with Image.open(path) as image:
             array = np.asarray(image.convert("RGB")).copy()
         return torch.from_numpy(array).permute(2, 0, 1)[None], None
-    raise UserError(f"cannot preview {path.name}: expected a video ({', '.join(VIDEO_SUFFIXES)}) or an image")
+    raise UserError(f"cannot preview {path.name}: expected a video ({', '.join(VIDEO_EXTENSIONS)}) or an image")
 
 
 def is_video(path: Path) -> bool:
-    return path.suffix.lower() not in IMAGE_SUFFIXES
+    return path.suffix.lower() not in IMAGE_EXTENSIONS
 
 
 def default_preset(path: Path, clip: torch.Tensor) -> str:
     """Video -> UCF101-P; image -> the (H) preset that suits its size."""
     if is_video(path):
         return "ucf101-p"
-    from corruptions.presets import IMAGE_PRESET_FOR_TABLE
-    from corruptions.tables_image import table_for_size
 
     return IMAGE_PRESET_FOR_TABLE[table_for_size(*clip.shape[-2:])]
 
@@ -77,8 +77,6 @@ def render_cells(clip: torch.Tensor, selection: list[Selected], variant: str, se
 
 
 def draw_grid(rows: list[tuple[str, list[np.ndarray | str]]], title: str, cell: int = 128):
-    from PIL import Image, ImageDraw, ImageFont
-
     first = next(c for _, cells in rows for c in cells if isinstance(c, np.ndarray))
     scale = cell / max(first.shape[:2])
     width, height = max(1, round(first.shape[1] * scale)), max(1, round(first.shape[0] * scale))
@@ -111,12 +109,4 @@ def preview(source: Path, out: Path, selection: list[Selected] | None = None, *,
         selection = [Selected(n, chosen) for n in corruptions.names(chosen)]
     title = f"{source.name}: {clip.shape[0]} frame(s) {clip.shape[-1]}x{clip.shape[-2]}, variant {variant}, seed {seed}"
     grid = draw_grid(render_cells(clip, selection, variant, seed, fps, source.name), title, cell)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.png")
-    try:
-        grid.save(tmp, format="PNG")
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return out
+    return atomic_write(out, lambda tmp: grid.save(tmp, format="PNG"))

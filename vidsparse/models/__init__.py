@@ -27,9 +27,10 @@ from vidsparse.models.registry import (
     create_model,
     get_model_entry,
     list_models,
+    model_from_config,
     model_input,
     register_model,
 )
 
 __all__ = ["FAMILIES", "MODELS", "InputSpec", "ModelEntry", "PretrainedReport", "create_model", "get_model_entry",
-           "list_models", "load_pretrained", "model_input", "register_model"]
+           "list_models", "load_pretrained", "model_from_config", "model_input", "register_model"]

@@ -122,6 +122,12 @@ def create_model(name: str, num_classes: int, **overrides: Any) -> nn.Module:
     return entry.builder(num_classes=num_classes, **kwargs)
 
 
+def model_from_config(model_cfg: Any, num_classes: int) -> nn.Module:
+    """The model a run's ``model:`` section describes (ModelConfig: 0 / "" / < 0 = the model's default)."""
+    return create_model(model_cfg.name, num_classes, size=model_cfg.size, width=model_cfg.width or None,
+                        dropout=model_cfg.dropout if model_cfg.dropout >= 0 else None)
+
+
 def list_models(pattern: str = "*") -> list[str]:
     return sorted(n for n in MODELS if fnmatch.fnmatch(n, pattern))
 

@@ -18,12 +18,12 @@ import json
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from vidsparse.core.flop_count import flop_analysis
+from vidsparse.core.io import atomic_write_json
 from vidsparse.models.registry import MODELS, create_model, get_model_entry
 from vidsparse.sparse.targets import find_sparse_tensors
 
@@ -100,8 +100,6 @@ def load_cache(path: Path | None = None) -> dict[str, ModelStats]:
 
 
 def save_cache(stats: dict[str, ModelStats], path: Path | None = None) -> None:
-    from vidsparse.core.io import atomic_write_json
-
     path = path or STATS_PATH
     rows = {name: asdict(stats[name]) for name in sorted(stats)}
     atomic_write_json(path, {"convention": "fvcore: 1 multiply-add = 1 FLOP; batch 1 at the standard input",

@@ -7,8 +7,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from vidsparse.models.resnet3d import BasicBlock3d
 from vidsparse.models.registry import IMAGENET_MEAN, IMAGENET_STD, InputSpec, pick_size, register_model
+from vidsparse.models.resnet3d import BasicBlock3d
 from vidsparse.models.transformer import (PatchEmbed, ViTSize, init_vit_weights, make_blocks, resize_pos_embed,
                                           sinusoid_table)
 

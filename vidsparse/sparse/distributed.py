@@ -8,20 +8,25 @@ early, or overwrite every rank with rank 0's masks.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from typing import Protocol, Sequence
 
 import torch
 import torch.distributed as dist
 
-if TYPE_CHECKING:
-    from vidsparse.sparse.sparsifier import Sparsifier
+from vidsparse.sparse.targets import SparseTensor
+
+
+class Masked(Protocol):
+    """What these helpers need of a ``Sparsifier`` (which imports them): its sparse tensors."""
+
+    tensors: Sequence[SparseTensor]
 
 
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def mask_digests(sparsifier: "Sparsifier") -> dict[str, str]:
+def mask_digests(sparsifier: Masked) -> dict[str, str]:
     """SHA-1 of every mask ('dense' for unmasked tensors)."""
     digests = {}
     for t in sparsifier.tensors:
@@ -33,7 +38,7 @@ def mask_digests(sparsifier: "Sparsifier") -> dict[str, str]:
     return digests
 
 
-def assert_masks_identical(sparsifier: "Sparsifier") -> None:
+def assert_masks_identical(sparsifier: Masked) -> None:
     """All-gather the mask digests and raise if any rank differs (no-op outside
     torch.distributed)."""
     if not is_distributed():
@@ -49,7 +54,7 @@ def assert_masks_identical(sparsifier: "Sparsifier") -> None:
                                f"generator and gradients must be read after DDP averaging")
 
 
-def broadcast_masks(sparsifier: "Sparsifier") -> None:
+def broadcast_masks(sparsifier: Masked) -> None:
     """Copy rank 0's masks to every rank (a guard after topology updates)."""
     if not is_distributed():
         return

@@ -10,14 +10,13 @@ Under DDP every rank runs this same loop on its shard of the epoch's order; rank
 every output. A world of one process takes no collective and trains exactly as before.
 A checkpoint records the position inside the epoch (batches done, running sums), so a run
 killed at any point continues from its last checkpoint to the same final numbers.
+
+Seeds, optimizer, LR schedule and the epoch's loader come from ``training.setup``; metrics.csv
+is ``training.metrics_log``.
 """
 
 from __future__ import annotations
 
-import csv
-import math
-import os
-import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,154 +24,34 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vidsparse.core.checkpoint import (load_latest_checkpoint, previous_path, remove_partial_writes, rng_state,
-                                  save_checkpoint, set_rng_state)
-from vidsparse.config import RunConfig, save_config
-from vidsparse.data.build import DataBundle, build_datasets
-from vidsparse.data.video.dataset import collate_skipping
+from vidsparse.config import RunConfig, check_values, save_config
+from vidsparse.core.checkpoint import (load_latest_checkpoint, remove_partial_writes, rng_state, save_checkpoint,
+                                       set_rng_state)
+from vidsparse.core.device import resolve_device
 from vidsparse.core.distributed import (World, barrier, broadcast_buffers, broadcast_object, gather_objects, in_turns,
-                                   max_across_ranks, process_group, shard_with_padding, sum_across_ranks)
+                                        max_across_ranks, process_group, sum_across_ranks)
+from vidsparse.core.graceful_stop import StopSignals, TrainingInterrupted
+from vidsparse.core.io import atomic_write_json
+from vidsparse.data.build import DataBundle, build_datasets
+from vidsparse.data.registry import get_dataset
 from vidsparse.errors import UserError, did_you_mean
 from vidsparse.evaluation.accuracy import evaluate
-from vidsparse.core.graceful_stop import StopSignals, TrainingInterrupted, shield_worker
-from vidsparse.core.io import atomic_write_json, atomic_write_text
-from vidsparse.models import create_model, get_model_entry
+from vidsparse.models import get_model_entry, load_pretrained, model_from_config
+from vidsparse.run_dir import RunDir
 from vidsparse.sparse import SparseContext, Sparsifier, build_sparsifier, list_methods
-
-
-def resolve_device(name: str) -> torch.device:
-    if name in ("", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name} requested but CUDA is not available; use --device cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def use_deterministic_kernels() -> None:
-    """Seeds alone do not repeat a GPU run: cuDNN autotuning and atomic-add kernels vary.
-
-    Process-wide (torch has no per-run switch). ``warn_only`` keeps ops without a
-    deterministic implementation usable instead of failing the run.
-    """
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read by cuBLAS at first use
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
-
-
-# -------------------------------------------------------------------------------------------
-# optimizer and schedule
-
-
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """No weight decay on biases and normalisation parameters (1-D tensors), as is standard."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-OPTIMIZERS: dict[str, Callable[[list, Any], torch.optim.Optimizer]] = {
-    "sgd": lambda groups, o: torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0),
-    "adamw": lambda groups, o: torch.optim.AdamW(groups, lr=o.lr),
-}
-
-
-def make_optimizer(model: nn.Module, optim_cfg) -> torch.optim.Optimizer:
-    if optim_cfg.name not in OPTIMIZERS:
-        raise did_you_mean(optim_cfg.name, list(OPTIMIZERS), "optimizer")
-    return OPTIMIZERS[optim_cfg.name](_param_groups(model, optim_cfg.weight_decay), optim_cfg)
-
-
-def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str, min_ratio: float) -> float:
-    """Linear warm-up, then cosine decay (or constant) — per optimizer step."""
-    if warmup_steps and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if schedule == "constant":
-        return 1.0
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def make_scheduler(optimizer, optim_cfg, total_steps: int, steps_per_epoch: int):
-    if optim_cfg.schedule not in ("cosine", "constant"):
-        raise did_you_mean(optim_cfg.schedule, ["cosine", "constant"], "lr schedule")
-    warmup = int(round(optim_cfg.warmup_epochs * steps_per_epoch))
-    min_ratio = optim_cfg.min_lr / optim_cfg.lr if optim_cfg.lr else 0.0
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, total_steps, warmup, optim_cfg.schedule, min_ratio)
-    )
-
-
-# -------------------------------------------------------------------------------------------
-# data
-
-
-def epoch_order(num_items: int, epoch_seed: int, world: World = World()) -> list[int]:
-    """This rank's sample order for one epoch.
-
-    One permutation per (seed, epoch) -- the one ``RandomSampler`` draws from the same
-    generator, so a single process trains in exactly the order it always did -- split across
-    ranks with padding so every rank takes the same number of steps.
-    """
-    order = torch.randperm(num_items, generator=torch.Generator().manual_seed(epoch_seed)).tolist()
-    return shard_with_padding(order, world)
-
-
-def train_loader(bundle: DataBundle, cfg: RunConfig, epoch: int, device: torch.device,
-                 world: World = World(), skip_batches: int = 0) -> DataLoader:
-    """A fresh loader per epoch whose order and augmentation depend only on (seed, epoch).
-
-    ``skip_batches`` continues an epoch mid-way: the order is sliced, so the batches already
-    trained on are never decoded (augmentation is per sample, so the rest is unchanged).
-    """
-    epoch_seed = cfg.train.seed * 10_000 + epoch
-    bundle.train.set_epoch_seed(epoch_seed)
-    order = epoch_order(len(bundle.train), epoch_seed, world)
-    batch_size = cfg.train.batch_size
-    return DataLoader(
-        bundle.train,
-        batch_size=batch_size,
-        sampler=order[skip_batches * batch_size:],
-        num_workers=cfg.data.workers,
-        collate_fn=collate_skipping,
-        generator=torch.Generator().manual_seed(epoch_seed),  # worker seeds: not the global RNG
-        drop_last=len(order) > batch_size,  # of the whole epoch, so a skipped head changes nothing
-        pin_memory=device.type == "cuda",
-        persistent_workers=False,
-        worker_init_fn=shield_worker,
-    )
-
-
-def steps_per_epoch(num_train: int, batch_size: int) -> int:
-    return num_train // batch_size if num_train > batch_size else 1
-
-
-def per_rank_items(num_items: int, world: World) -> int:
-    """Samples each rank sees per epoch (after padding)."""
-    return math.ceil(num_items / world.size)
-
+from vidsparse.sparse.config import validate
+from vidsparse.sparse.density import DISTRIBUTIONS
+from vidsparse.training.metrics_log import MetricsLog
+from vidsparse.training.setup import (OPTIMIZERS, make_optimizer, make_scheduler, per_rank_items, seed_everything,
+                                      steps_per_epoch, train_loader, use_deterministic_kernels)
 
 # -------------------------------------------------------------------------------------------
 # the run
-
-
-METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "test_top1", "test_top5", "lr", "time_s", "skipped"]
 
 
 @dataclass
@@ -182,47 +61,8 @@ class TrainResult:
     metrics: list[dict[str, Any]]
 
 
-class MetricsLog:
-    """metrics.csv with one row per epoch; columns grow when the sparsifier adds metrics."""
-
-    def __init__(self, path: Path | None, rows: list[dict[str, Any]] | None = None) -> None:
-        """``path=None`` keeps the rows in memory only (ranks other than 0)."""
-        self.path = path
-        self.rows = rows or []
-
-    @classmethod
-    def load(cls, path: Path, upto_epoch: int) -> "MetricsLog":
-        rows = []
-        if path.is_file():
-            with path.open() as fh:
-                rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) <= upto_epoch]
-        return cls(path, rows)
-
-    def append(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        if self.path is not None:
-            atomic_write_text(self.path, self.to_csv())
-
-    def to_csv(self) -> str:
-        fields = list(METRIC_FIELDS)
-        for r in self.rows:
-            fields.extend(k for k in r if k not in fields)
-        lines = [",".join(fields)]
-        for r in self.rows:
-            lines.append(",".join(_fmt(r.get(k, "")) for k in fields))
-        return "\n".join(lines) + "\n"
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
 def check_names(cfg: RunConfig) -> None:
     """Fail on a bad name or value before any data is read or generated."""
-    from vidsparse.data.registry import get_dataset
-    from vidsparse.sparse.config import validate
-    from vidsparse.sparse.density import DISTRIBUTIONS
-
     kind = get_dataset(cfg.data.dataset).kind
     if get_model_entry(cfg.model.name).is_video != (kind == "video"):
         wanted = "a video" if kind == "video" else "an image"
@@ -231,9 +71,7 @@ def check_names(cfg: RunConfig) -> None:
     validate(cfg.sparse, [name for name, _ in list_methods()], list(DISTRIBUTIONS))
     if cfg.optim.name not in OPTIMIZERS:
         raise did_you_mean(cfg.optim.name, list(OPTIMIZERS), "optimizer")
-    if cfg.train.checkpoint_every_steps < 0:
-        raise UserError(f"train.checkpoint_every_steps={cfg.train.checkpoint_every_steps} must be >= 0 "
-                        "(0 = checkpoint at epoch ends only)")
+    check_values(cfg)
 
 
 def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = print,
@@ -295,14 +133,18 @@ class TrainingJob:
         return self.cfg.run_dir()
 
     @property
+    def files(self) -> RunDir:
+        return RunDir(self.run_dir)
+
+    @property
     def last_path(self) -> Path:
-        return self.run_dir / "last.pt"
+        return self.files.last
 
     # ----- start or continue -------------------------------------------------------------
     def start(self) -> tuple[int, EpochProgress]:
         if self.world.is_main:
-            save_config(self.cfg, self.run_dir / "config.yaml")
-            atomic_write_json(self.run_dir / "sparsity.json", self.sparsifier.report())
+            save_config(self.cfg, self.files.config)
+            atomic_write_json(self.files.sparsity, self.sparsifier.report())
         self.log(self.sparsifier.format_report())
         return self._begin(0, EpochProgress())
 
@@ -327,7 +169,7 @@ class TrainingJob:
 
     def _begin(self, epoch: int, progress: EpochProgress) -> tuple[int, EpochProgress]:
         if self.world.is_main:
-            self.metrics = MetricsLog.load(self.run_dir / "metrics.csv", epoch)
+            self.metrics = MetricsLog.load(self.files.metrics, epoch)
         cfg, bundle = self.cfg, self.bundle
         processes = f", {self.world.size} processes x batch {cfg.train.batch_size}" if self.world.is_distributed else ""
         self.log(f"training {cfg.model.name} ({cfg.sparse.method}) on {cfg.data.dataset}: {len(bundle.train)} "
@@ -411,7 +253,7 @@ class TrainingJob:
         row["time_s"] = time.time() - started
         if world.is_main:
             if improved:
-                save_checkpoint(self.run_dir / "best.pt", state)
+                save_checkpoint(self.files.best, state)
             self.metrics.append(row)  # before last.pt: a run is complete once last.pt says so
             save_checkpoint(self.last_path, state, keep_previous=True)
         self.log(_epoch_line(row))
@@ -470,12 +312,8 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
         return build_datasets(cfg, entry.input.mean, entry.input.std)
 
     bundle = in_turns(world, build_data)
-    model = create_model(
-        cfg.model.name, len(bundle.classes), size=cfg.model.size, width=cfg.model.width or None,
-        dropout=cfg.model.dropout if cfg.model.dropout >= 0 else None,
-    ).to(device)
+    model = model_from_config(cfg.model, len(bundle.classes)).to(device)
     if cfg.model.pretrained and not resume:  # before masks are chosen: magnitude methods see these weights
-        from vidsparse.models import load_pretrained
 
         load_pretrained(model, cfg.model.pretrained, log=log)
     optimizer = make_optimizer(model, cfg.optim)
@@ -510,10 +348,10 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
 
 
 def run_dir_problem(run_dir: Path, resume: bool) -> str | None:
-    last = run_dir / "last.pt"
-    if resume and not (last.is_file() or previous_path(last).is_file()):
-        return f"--resume: no checkpoint {last}; start the run without --resume"
-    if not resume and (run_dir / "metrics.csv").is_file():
+    files = RunDir(run_dir)
+    if resume and not files.has_last():
+        return f"--resume: no checkpoint {files.last}; start the run without --resume"
+    if not resume and files.metrics.is_file():
         return f"{run_dir} already holds a run; pass --resume to continue it or --out NEW_DIR"
     return None
 

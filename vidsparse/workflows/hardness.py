@@ -25,9 +25,17 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from vidsparse.config import RunConfig
+from vidsparse.core.checkpoint import load_checkpoint
+from vidsparse.core.device import resolve_device
+from vidsparse.core.io import atomic_write, atomic_write_json
+from vidsparse.data.build import build_scoring_dataset
 from vidsparse.data.video.dataset import collate_skipping
 from vidsparse.errors import UserError
-from vidsparse.core.io import atomic_write, atomic_write_json
+from vidsparse.evaluation.accuracy import predict_views
+from vidsparse.evaluation.context import load_run_model
+from vidsparse.models import get_model_entry
+from vidsparse.run_dir import RunDir
+from vidsparse.training.loop import check_names, train
 
 
 def el2n_from_probs(probs: torch.Tensor, labels: torch.Tensor, squared: bool = False) -> torch.Tensor:
@@ -46,8 +54,6 @@ def el2n_scores(logits: torch.Tensor, labels: torch.Tensor, squared: bool = Fals
 def score_dataset(model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int, workers: int,
                   squared: bool = False, desc: str = "el2n") -> list[float | None]:
     """EL2N of every sample of ``dataset`` under ``model`` in eval mode; None for undecodable ones."""
-    from vidsparse.evaluation.accuracy import predict_views
-
     model.eval()
     scores: list[float | None] = [None] * len(dataset)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
@@ -90,11 +96,8 @@ class HardnessResult:
 
 def _trained_run(cfg: RunConfig, log: Callable[[str], None]) -> Path:
     """Train (or finish, or reuse) one short run; returns its directory."""
-    from vidsparse.core.checkpoint import load_checkpoint
-    from vidsparse.training.loop import train
-
     run_dir = cfg.run_dir()
-    last = run_dir / "last.pt"
+    last = RunDir(run_dir).last
     if last.is_file():
         done = load_checkpoint(last, "cpu")["epoch"]
         if done >= cfg.train.epochs:
@@ -109,11 +112,6 @@ def _trained_run(cfg: RunConfig, log: Callable[[str], None]) -> Path:
 def compute_hardness(cfg: RunConfig, runs: int, epochs: int, out: str | Path = "", squared: bool = False,
                      log: Callable[[str], None] = print) -> HardnessResult:
     """Train ``runs`` short runs (seeds seed..seed+runs-1, ``epochs`` each) and score every training sample."""
-    from vidsparse.data.build import build_scoring_dataset
-    from vidsparse.evaluation.accuracy import load_run_model
-    from vidsparse.models import get_model_entry
-    from vidsparse.training.loop import check_names, resolve_device
-
     if runs < 1 or epochs < 1:
         raise UserError(f"--runs and --epochs must be at least 1 (got {runs} and {epochs})")
     if cfg.data.subset:
@@ -150,10 +148,10 @@ def compute_hardness(cfg: RunConfig, runs: int, epochs: int, out: str | Path = "
 
 
 def save_histogram(scores: list[float | None], path: Path, squared: bool) -> None:
-    import matplotlib
+    import matplotlib  # optional: matplotlib (heavy), the figure only
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional: matplotlib (heavy)
 
     values = [s for s in scores if s is not None and math.isfinite(s)]
     fig, ax = plt.subplots(figsize=(5, 3.2))

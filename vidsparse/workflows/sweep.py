@@ -16,10 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import yaml
-
+import corruptions
+from corruptions.selection import parse_severities, select
 from vidsparse.config import RunConfig, build_config, load_yaml
+from vidsparse.core.checkpoint import load_latest_checkpoint
+from vidsparse.data.registry import dataset_defaults as recipe_defaults
+from vidsparse.data.registry import get_dataset
 from vidsparse.errors import UserError
+from vidsparse.evaluation.run import EvalRequest, run_eval
+from vidsparse.reporting.report import build_report
+from vidsparse.run_dir import RunDir
+from vidsparse.training.loop import train
 
 SECTIONS = ("base", "set", "grid", "eval", "report")
 EVAL_KEYS = ("corruptions", "severities")
@@ -88,8 +95,7 @@ def _dir_suffix(combo: Mapping[str, Any]) -> str:
 
 def expand(spec: SweepSpec, out_root: str | Path, dataset_defaults: Callable | None = None) -> list[SweepRun]:
     """Every grid combination as a resolved config; all are built first so a bad key fails early."""
-    if dataset_defaults is None:
-        from vidsparse.data.registry import dataset_defaults
+    dataset_defaults = dataset_defaults or recipe_defaults
     runs: dict[Path, SweepRun] = {}
     keys = list(spec.grid)
     for values in itertools.product(*(spec.grid[k] for k in keys)):
@@ -156,39 +162,28 @@ def commands(spec: SweepSpec, runs: list[SweepRun], out_root: str | Path) -> lis
 # running here
 
 
-CHECKPOINT_NAMES = ("last.pt", "last.prev.pt")
-
-
 def has_checkpoint(run_dir: Path) -> bool:
-    return any((run_dir / name).is_file() for name in CHECKPOINT_NAMES)
+    return RunDir(run_dir).has_last()
 
 
 def trained_epochs(run_dir: Path) -> int:
     """Completed epochs in the newest readable checkpoint (0 = none, or only part of epoch 1)."""
-    from vidsparse.core.checkpoint import load_latest_checkpoint
-
-    if not has_checkpoint(run_dir) or not (run_dir / "metrics.csv").is_file():
+    if not has_checkpoint(run_dir) or not RunDir(run_dir).metrics.is_file():
         return 0
     try:
-        return int(load_latest_checkpoint(run_dir / "last.pt", warn=lambda _: None)["epoch"])
+        return int(load_latest_checkpoint(RunDir(run_dir).last, warn=lambda _: None)["epoch"])
     except UserError:
         return 0
 
 
 def eval_complete(run: SweepRun, eval_spec: Mapping[str, str] | None) -> bool:
     """eval.json holds clean accuracy and every requested corruption x severity cell."""
-    from vidsparse.data.registry import get_dataset
-    from vidsparse.evaluation.engine import natural_preset, parse_severities, resolve_corruptions
-
-    path = run.run_dir / "eval.json"
-    if not path.is_file():
-        return False
-    data = json.loads(path.read_text())
-    if "top1" not in data.get("clean", {}):
+    data = RunDir(run.run_dir).read_eval()
+    if data is None or "top1" not in data.get("clean", {}):
         return False
     spec = eval_spec or {}
-    preset = natural_preset(run.cfg.data.dataset, get_dataset(run.cfg.data.dataset).kind)
-    names, _ = resolve_corruptions(spec.get("corruptions"), preset)
+    selected, _ = select(spec.get("corruptions"), get_dataset(run.cfg.data.dataset).default_preset, one_preset=True)
+    names = [s.name for s in selected]
     severities = parse_severities(spec.get("severities")) if names else []
     done = data.get("corruptions", {})
     return all(str(s) in done.get(name, {}) for name in names for s in severities)
@@ -205,24 +200,17 @@ class SweepOutcome:
 def run_sweep(spec: SweepSpec, runs: list[SweepRun], out_root: str | Path,
               log: Callable[[str], None] = print) -> SweepOutcome:
     """Train (or resume) and evaluate each run in turn, then write the report over all of them."""
-    import corruptions
-
     outcome = SweepOutcome()
     # Every run sees the same seeded corruptions: after the first evaluation they come from memory.
     with corruptions.cached(max_bytes=CORRUPTION_CACHE_BYTES):
         _train_and_evaluate(spec, runs, outcome, log)
     if spec.report:
-        from vidsparse.reporting.report import build_report
-
         outcome.report = build_report([r.run_dir for r in runs], Path(out_root) / "report").markdown
     return outcome
 
 
 def _train_and_evaluate(spec: SweepSpec, runs: list[SweepRun], outcome: SweepOutcome,
                         log: Callable[[str], None]) -> None:
-    from vidsparse.evaluation.run import EvalRequest, run_eval
-    from vidsparse.training.loop import train
-
     for i, run in enumerate(runs, 1):
         run_dir = run.run_dir
         epochs = trained_epochs(run_dir)
@@ -231,8 +219,8 @@ def _train_and_evaluate(spec: SweepSpec, runs: list[SweepRun], outcome: SweepOut
             log(f"[{i}/{len(runs)}] {run_dir}: trained")
         else:
             resume = has_checkpoint(run_dir)  # also a mid-epoch checkpoint of the first epoch
-            if not resume and (run_dir / "metrics.csv").is_file():
-                (run_dir / "metrics.csv").unlink()  # rows of an epoch whose checkpoint was never written
+            if not resume:
+                RunDir(run_dir).metrics.unlink(missing_ok=True)  # rows of an epoch whose checkpoint was never written
             log(f"[{i}/{len(runs)}] {run_dir}: " + (f"resuming at epoch {epochs}" if resume else "training"))
             train(run.cfg, resume=resume, log=log)
             outcome.trained.append(run_dir)

@@ -1,26 +1,23 @@
-"""Image datasets: readers for CIFAR-10/100, Tiny-ImageNet, ImageNet and the bundled digits.
+"""Image datasets: the in-memory image arrays, image files, the test transform, augmentation.
 
-Each reader returns a (train, test) pair of image sources: ``ArrayImages`` (the whole split in
-memory, as CIFAR pickles and the digits come) or ``FileImages`` (one file per image, read on
-demand). ``ImageDataset`` turns either into ``(tensor [C, H, W], label, index)`` samples, with
-augmentation drawn from a generator seeded by (epoch seed, index) exactly like the video
-datasets, so a run is reproducible with any number of workers. Files of any mode become 8-bit RGB
+A split is an ``ImageSplit``: ``ImageArrays`` (the whole split in memory, as CIFAR pickles and
+the digits come, and as -C ``.npy`` stacks are read) or ``FileImages`` (one file per image, read
+on demand); the readers that make them are in ``vidsparse.data.image.readers``. ``ImageDataset``
+turns either into ``(tensor [C, H, W], label, index)`` samples, with augmentation drawn from a
+generator seeded by (epoch seed, index) exactly like the video datasets, so a run is
+reproducible with any number of workers. Files of any mode become 8-bit RGB
 (``vidsparse.data.image.io``); an unreadable or rejected image gives None, which
-``collate_skipping`` drops and counts.
+``collate_skipping`` drops and counts. Test images go through ``ImageTransform`` (``fit``: short
+side to the model's size, centre crop), at training and at evaluation alike.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import pickle
-import shutil
 import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
-from http.client import HTTPException
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -29,16 +26,15 @@ from torch.utils.data import Dataset
 
 from vidsparse.data.image.io import read_rgb
 from vidsparse.data.video.dataset import sample_generator
-from vidsparse.errors import UserError
-from vidsparse.evaluation.image import IMAGE_EXTENSIONS, ImageArrays, ImageTransform
+from vidsparse.errors import UserError, first_line
 
 # ----------------------------------------------------------------------------------------------
-# sources
+# splits
 
 
 @dataclass
-class ArrayImages:
-    """A split held in memory: uint8 [N, H, W, 3] images and int labels."""
+class ImageArrays:
+    """A labelled image set in memory: uint8 [N, H, W, 3] images and int labels [N] (memory-mapped .npy works)."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -56,7 +52,7 @@ class ArrayImages:
         return torch.from_numpy(np.array(self.images[index])).permute(2, 0, 1)
 
     def to_arrays(self) -> ImageArrays:
-        return ImageArrays(self.images, self.labels, self.classes, self.ids)
+        return self
 
 
 @dataclass
@@ -84,7 +80,7 @@ class FileImages:
             try:
                 images.append(self.read(k).permute(1, 2, 0).numpy())
             except Exception as err:  # unreadable: left out of the test set, like a skipped sample
-                unreadable.append(f"{path.name} ({str(err).splitlines()[0] if str(err) else type(err).__name__})")
+                unreadable.append(f"{path.name} ({first_line(err)})")
                 continue
             labels.append(label)
             ids.append(f"{self.classes[label]}/{path.name}")
@@ -99,269 +95,82 @@ class FileImages:
         return ImageArrays(np.stack(images), np.asarray(labels, dtype=np.int64), self.classes, ids)
 
 
-ImageSplit = ArrayImages | FileImages
+ImageSplit = ImageArrays | FileImages
+
+
+def test_arrays(read: Callable[[object], tuple[ImageSplit, ImageSplit]]) -> Callable[[object], ImageArrays]:
+    """The clean test split of a reader, in memory (``DatasetSpec.test_arrays``; cfg = DataConfig)."""
+
+    def load(data_cfg) -> ImageArrays:
+        return read(data_cfg)[1].to_arrays()
+
+    return load
 
 
 # ----------------------------------------------------------------------------------------------
-# readers (cfg = DataConfig)
+# test transform and datasets
 
 
-def _root(cfg) -> Path:
-    if not cfg.root:
-        raise UserError(f"dataset {cfg.dataset!r} needs --data-root PATH")
-    root = Path(cfg.root)
-    if not root.is_dir():
-        raise UserError(f"data root not found: {root} (pass --data-root PATH)")
-    return root
+def fit(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Short side to ``size`` (bilinear, antialiased), centre crop: the one test-time resize of images."""
+    h, w = image.shape[-2:]
+    if min(h, w) != size:
+        scale = size / min(h, w)
+        image = F.interpolate(image[None], size=(max(size, round(h * scale)), max(size, round(w * scale))),
+                              mode="bilinear", align_corners=False, antialias=True)[0]
+        h, w = image.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return image[:, top : top + size, left : left + size]
 
 
 @dataclass(frozen=True)
-class CifarLayout:
-    folder: str
-    train_files: tuple[str, ...]
-    test_file: str
-    meta_file: str
-    label_key: bytes
-    names_key: bytes
-    url: str  # the official archive of the python version
-    md5: str  # its published checksum
+class ImageTransform:
+    """uint8 [C, H, W] -> normalised float [C, size, size]: ``fit`` to ``size``, then normalise."""
 
-    @property
-    def files(self) -> tuple[str, ...]:
-        return (*self.train_files, self.test_file, self.meta_file)
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
 
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """float [C, H, W] in [0, 1] -> (x - mean) / std."""
+        return (x - torch.tensor(self.mean).view(3, 1, 1)) / torch.tensor(self.std).view(3, 1, 1)
 
-CIFAR = {
-    "cifar10": CifarLayout("cifar-10-batches-py", tuple(f"data_batch_{k}" for k in range(1, 6)), "test_batch",
-                           "batches.meta", b"labels", b"label_names",
-                           "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-                           "c58f30108f718f92721af3b95e74349a"),
-    "cifar100": CifarLayout("cifar-100-python", ("train",), "test", "meta", b"fine_labels", b"fine_label_names",
-                            "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-                            "eb9058c3a382ffc7106e4002c42a8d85"),
-}
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self.normalize(fit(image.float().div(255), self.size))
 
 
-def _unpickle(path: Path) -> dict:
-    try:
-        with path.open("rb") as fh:
-            return pickle.load(fh, encoding="bytes")
-    except Exception as err:
-        raise UserError(f"cannot read CIFAR batch {path} ({type(err).__name__}); "
-                        "re-extract the python version") from None
+class ImageArrayDataset(Dataset):
+    """(image, label, index) from uint8 [N, H, W, 3] arrays (memory-mapped .npy works)."""
+
+    def __init__(self, images: np.ndarray, labels: Sequence[int], transform: ImageTransform) -> None:
+        if len(images) != len(labels):
+            raise UserError(f"{len(images)} images but {len(labels)} labels")
+        self.images, self.labels, self.transform = images, np.asarray(labels), transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        image = torch.from_numpy(np.array(self.images[index])).permute(2, 0, 1)  # a copy: memmaps are read-only
+        return self.transform(image), int(self.labels[index]), index
 
 
-def cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    batch = _unpickle(path)
-    if b"data" not in batch or label_key not in batch:
-        raise UserError(f"{path} lacks 'data' or '{label_key.decode()}'; is it the CIFAR python version?")
-    data = np.asarray(batch[b"data"], dtype=np.uint8)
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.asarray(batch[label_key], dtype=np.int64)
+class ImageFileDataset(Dataset):
+    """(image, label, index) from files; an unreadable file gives None (skipped and counted)."""
 
+    def __init__(self, items: Sequence[tuple[Path, int]], transform: ImageTransform) -> None:
+        self.items, self.transform = list(items), transform
 
-def read_cifar(cfg) -> tuple[ArrayImages, ArrayImages]:
-    """The python-pickle batches, in ``ROOT/<folder>/`` or in ROOT itself."""
-    layout = CIFAR[cfg.dataset]
-    root = _root(cfg)
-    folder = root / layout.folder if (root / layout.folder).is_dir() else root
-    needed = list(layout.files)
-    absent = [name for name in needed if not (folder / name).is_file()]
-    if absent:
-        raise UserError(f"{cfg.dataset}: {absent[0]} not found in {folder}; expected {layout.folder}/"
-                        f"{{{','.join(needed)}}} (the CIFAR python version) under --data-root")
-    meta = _unpickle(folder / layout.meta_file)
-    if layout.names_key not in meta:
-        raise UserError(f"{folder / layout.meta_file} lacks '{layout.names_key.decode()}'")
-    classes = [n.decode() if isinstance(n, bytes) else str(n) for n in meta[layout.names_key]]
-    parts = [cifar_batch(folder / name, layout.label_key) for name in layout.train_files]
-    train = ArrayImages(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), classes)
-    test = ArrayImages(*cifar_batch(folder / layout.test_file, layout.label_key), classes)
-    for split in (train, test):
-        if len(split.labels) and not 0 <= int(split.labels.min()) <= int(split.labels.max()) < len(classes):
-            raise UserError(f"{cfg.dataset}: labels outside 0..{len(classes) - 1} in {folder}")
-    return train, test
+    def __len__(self) -> int:
+        return len(self.items)
 
-
-def download_cifar(name: str, root: str | Path, url: str | None = None, md5: str | None = None,
-                   progress: bool = True) -> Path:
-    """Fetch and extract the python version of CIFAR-10/100 into ``root``; return its folder.
-
-    The archive is streamed to a temporary file while its md5 is computed, checked against the
-    published checksum before anything is extracted, unpacked member by member into a
-    temporary folder (only regular files and folders inside the dataset folder: no absolute
-    paths, ``..`` or links), and renamed into place, so ``root`` never holds half a dataset.
-    A folder that already has every batch is kept as it is. ``url``/``md5`` default to the
-    official archive (a mirror keeps the official md5).
-    """
-    if name not in CIFAR:
-        from vidsparse.errors import did_you_mean
-
-        raise did_you_mean(name, list(CIFAR), "downloadable dataset")
-    layout = CIFAR[name]
-    root = Path(root)
-    target = root / layout.folder
-    if all((target / f).is_file() for f in layout.files):
-        return target
-    url, md5 = url or layout.url, (md5 or layout.md5).lower()
-    manual = f"download {layout.url} manually and extract it in {root}"
-    root.mkdir(parents=True, exist_ok=True)
-    archive = root / f".{layout.folder}.tar.gz.tmp-{os.getpid()}"
-    unpacked = root / f".{layout.folder}.tmp-{os.getpid()}"
-    try:
+    def __getitem__(self, index: int):
+        path, label = self.items[index]
         try:
-            digest = _fetch(url, archive, f"{name} download", progress)
-        except (OSError, ValueError, HTTPException) as err:  # no network, HTTP errors, timeouts, bad URLs
-            raise UserError(f"cannot download {name} from {url}: {_reason(err)}; {manual}") from None
-        if digest != md5:
-            raise UserError(f"cannot download {name}: {url} has md5 {digest}, expected {md5} (corrupt or "
-                            f"incomplete transfer); {manual}")
-        _extract_members(archive, layout.folder, unpacked, name, manual)
-        if not all((unpacked / layout.folder / f).is_file() for f in layout.files):
-            raise UserError(f"cannot download {name}: the archive lacks some of {', '.join(layout.files)}; {manual}")
-        if target.exists():
-            shutil.rmtree(target)  # an incomplete earlier copy
-        os.replace(unpacked / layout.folder, target)
-    finally:
-        archive.unlink(missing_ok=True)
-        shutil.rmtree(unpacked, ignore_errors=True)
-    return target
-
-
-def _reason(err: BaseException) -> str:
-    """The first line of what went wrong (URLError keeps it in ``reason``)."""
-    text = str(getattr(err, "reason", "") or err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-def _fetch(url: str, path: Path, desc: str, progress: bool) -> str:
-    """Stream ``url`` to ``path``; return the md5 of what was written."""
-    import hashlib
-    import urllib.request
-
-    from tqdm import tqdm
-
-    digest = hashlib.md5()
-    with urllib.request.urlopen(url, timeout=60) as response, open(path, "wb") as out:
-        size = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=size, desc=desc, unit="B", unit_scale=True, disable=not progress or None) as bar:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                out.write(block)
-                digest.update(block)
-                bar.update(len(block))
-    return digest.hexdigest()
-
-
-def _extract_members(archive: Path, folder: str, dest: Path, name: str, manual: str) -> None:
-    """Unpack the regular files and folders under ``folder/``; refuse anything else."""
-    import tarfile
-    from pathlib import PurePosixPath
-
-    dest.mkdir(parents=True)
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            for member in tar:
-                parts = PurePosixPath(member.name).parts
-                inside = parts and parts[0] == folder and ".." not in parts and not member.name.startswith("/")
-                if not inside or not (member.isfile() or member.isdir()):
-                    raise UserError(f"cannot download {name}: unsafe archive member {member.name!r} "
-                                    f"(outside {folder}/ or a link); {manual}")
-                path = dest.joinpath(*parts)
-                if member.isdir():
-                    path.mkdir(parents=True, exist_ok=True)
-                    continue
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as source, open(path, "wb") as out:
-                    shutil.copyfileobj(source, out, 1 << 20)
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise UserError(f"cannot download {name}: the archive is not a readable tar.gz ({err}); {manual}") from None
-
-
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
-def read_tinyimagenet(cfg) -> tuple[FileImages, FileImages]:
-    """``wnids.txt``, ``train/<wnid>/images/*.JPEG``, ``val/images`` + ``val/val_annotations.txt``."""
-    root = _root(cfg)
-    layout = "expected wnids.txt, train/<wnid>/images/*.JPEG, val/images/ and val/val_annotations.txt"
-    wnids_file, annotations = root / "wnids.txt", root / "val" / "val_annotations.txt"
-    for required in (wnids_file, root / "train", annotations):
-        if not required.exists():
-            raise UserError(f"tinyimagenet: {required} not found; {layout} under --data-root")
-    classes = [line.strip() for line in wnids_file.read_text().splitlines() if line.strip()]
-    lookup = {w: i for i, w in enumerate(classes)}
-    train_items, train_missing = [], 0
-    for wnid in classes:
-        folder = root / "train" / wnid / "images"
-        if not folder.is_dir():
-            raise UserError(f"tinyimagenet: class folder {folder} not found; {layout}")
-        train_items += [(p, lookup[wnid]) for p in _image_files(folder)]
-    test_items, missing, ids = [], 0, []
-    for number, line in enumerate(annotations.read_text().splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) < 2:
-            raise UserError(f"{annotations}:{number}: expected 'image.JPEG <wnid> ...', got {line!r}")
-        name, wnid = fields[0], fields[1]
-        if wnid not in lookup:
-            raise UserError(f"{annotations}:{number}: class {wnid} of {name} is not in wnids.txt")
-        path = root / "val" / "images" / name
-        if path.is_file():
-            test_items.append((path, lookup[wnid]))
-            ids.append(f"{wnid}/{name}")
-        else:
-            missing += 1
-    return FileImages(train_items, classes, train_missing), FileImages(test_items, classes, missing, ids)
-
-
-def _class_tree(folder: Path) -> tuple[list[str], list[tuple[Path, int]]]:
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
-    items = [(p, k) for k, name in enumerate(classes) for p in _image_files(folder / name)]
-    return classes, items
-
-
-def read_imagenet(cfg) -> tuple[FileImages, FileImages]:
-    """``train/<class>/*`` and ``val/<class>/*`` (the usual ImageFolder layout)."""
-    root = _root(cfg)
-    for part in ("train", "val"):
-        if not (root / part).is_dir():
-            raise UserError(f"imagenet: {root / part} not found; expected train/<class>/*.JPEG and "
-                            f"val/<class>/*.JPEG under --data-root")
-    train_classes, train_items = _class_tree(root / "train")
-    val_classes, val_items = _class_tree(root / "val")
-    if train_classes != val_classes:
-        raise UserError(f"imagenet: class folders differ between {root / 'train'} and {root / 'val'}")
-    return FileImages(train_items, train_classes), FileImages(val_items, val_classes)
-
-
-DIGITS_SIZE = 32
-DIGITS_TEST_FRACTION = 0.2
-
-
-@lru_cache(maxsize=1)
-def _digits() -> tuple[ArrayImages, ArrayImages]:
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    gray = torch.from_numpy(bunch.images).float()[:, None] / 16.0  # [N, 1, 8, 8] in [0, 1]
-    big = F.interpolate(gray, size=(DIGITS_SIZE, DIGITS_SIZE), mode="bilinear", align_corners=False)
-    images = (big.clamp(0, 1) * 255).round().to(torch.uint8).expand(-1, 3, -1, -1).permute(0, 2, 3, 1)
-    images = images.contiguous().numpy()
-    labels = np.asarray(bunch.target, dtype=np.int64)
-    rng = np.random.default_rng(0)  # fixed: the split never changes with the run's seed
-    test = np.zeros(len(labels), dtype=bool)
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        test[members[: round(len(members) * DIGITS_TEST_FRACTION)]] = True
-    classes = [str(int(c)) for c in bunch.target_names]
-    return (ArrayImages(images[~test], labels[~test], classes),
-            ArrayImages(images[test], labels[test], classes))
-
-
-def read_digits(cfg) -> tuple[ArrayImages, ArrayImages]:
-    """scikit-learn's 1,797 real 8x8 digits, upsampled to 32x32 RGB; stratified 80/20 split."""
-    return _digits()
+            image = read_rgb(path)
+        except Exception:
+            return None
+        return self.transform(image), label, index
 
 
 # ----------------------------------------------------------------------------------------------
@@ -372,18 +181,6 @@ Augment = Callable[[torch.Tensor, int, torch.Generator], torch.Tensor]
 
 def _randint(high: int, gen: torch.Generator) -> int:
     return int(torch.randint(0, high, (), generator=gen)) if high > 0 else 0
-
-
-def fit(image: torch.Tensor, size: int) -> torch.Tensor:
-    """Short side to ``size``, centre crop."""
-    h, w = image.shape[-2:]
-    if min(h, w) != size:
-        scale = size / min(h, w)
-        image = F.interpolate(image[None], size=(max(size, round(h * scale)), max(size, round(w * scale))),
-                              mode="bilinear", align_corners=False, antialias=True)[0]
-        h, w = image.shape[-2:]
-    top, left = (h - size) // 2, (w - size) // 2
-    return image[:, top : top + size, left : left + size]
 
 
 def padded_crop(pad: int) -> Augment:
@@ -429,7 +226,7 @@ AUGMENTATIONS: dict[str, Augment] = {
 
 
 # ----------------------------------------------------------------------------------------------
-# the dataset
+# the training / test dataset
 
 
 class ImageDataset(Dataset):
@@ -461,8 +258,7 @@ class ImageDataset(Dataset):
         x = self.crop(image.float().div(255), self.size, gen)
         if self.hflip and bool(torch.rand((), generator=gen) < 0.5):
             x = x.flip(-1)
-        t = self.test_transform
-        return (x - torch.tensor(t.mean).view(3, 1, 1)) / torch.tensor(t.std).view(3, 1, 1)
+        return self.test_transform.normalize(x)
 
     def __getitem__(self, index: int):
         try:
@@ -471,12 +267,3 @@ class ImageDataset(Dataset):
             return None
         x = self._augment(image, index) if self.train else self.test_transform(image)
         return x, self.source.label(index), index
-
-
-def clean_test_loader(read: Callable[[object], tuple[ImageSplit, ImageSplit]]) -> Callable[[object], ImageArrays]:
-    """A clean-test-set loader for ``image_robustness.register_image_test_set`` (cfg = RunConfig)."""
-
-    def load(cfg) -> ImageArrays:
-        return read(cfg.data)[1].to_arrays()
-
-    return load

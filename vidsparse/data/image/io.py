@@ -12,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from vidsparse.errors import UserError
 
+IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".webp")
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
@@ -30,8 +32,6 @@ def to_rgb8(image, path: Path | str = "image"):
     16 bits, as Pillow stores some 16-bit PNGs) keeps its high byte. 32-bit integer images with
     larger values and float images (F) have no standard range and are rejected.
     """
-    from PIL import Image
-
     mode = image.mode
     if mode in SIXTEEN_BIT_MODES or mode == "I":
         values = np.asarray(image)
@@ -51,8 +51,6 @@ def to_rgb8(image, path: Path | str = "image"):
 
 def open_rgb8(path: Path | str):
     """The image at ``path`` as a loaded 8-bit RGB PIL image (the file is closed on return)."""
-    from PIL import Image
-
     with Image.open(path) as image:
         return to_rgb8(image, path)
 

@@ -13,6 +13,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from vidsparse.errors import UserError
+from vidsparse.run_dir import RunDir
 from vidsparse.sparse.distributed import is_distributed
 from vidsparse.sparse.masks import global_drop_lowest
 from vidsparse.sparse.schedules import cubic_density
@@ -78,7 +79,7 @@ class GMP(Sparsifier):
 
 def load_dense_weights(model: nn.Module, run_dir: Path) -> Path:
     """Load the "model" weights of RUN_DIR/best.pt (or last.pt) into `model`."""
-    path = next((run_dir / n for n in ("best.pt", "last.pt") if (run_dir / n).is_file()), None)
+    path = next((p for p in (RunDir(run_dir).best, RunDir(run_dir).last) if p.is_file()), None)
     if path is None:
         raise UserError(f"no best.pt or last.pt in {run_dir}; --init-from must be the RUN_DIR "
                         f"of a finished dense run")

@@ -1,0 +1,131 @@
+"""What every evaluator gets: the request, the loaded run, the decisions made, and eval.json."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from vidsparse.config import load_run_config
+from vidsparse.core.checkpoint import load_checkpoint
+from vidsparse.core.distributed import World, current_world
+from vidsparse.errors import UserError
+from vidsparse.evaluation.attacks import AttackSpec
+from vidsparse.evaluation.cells import CLEAN_CELL, Cell
+from vidsparse.evaluation.results import EvalFile, Setting
+from vidsparse.models import model_from_config
+from vidsparse.run_dir import RunDir
+
+
+def _say(message: str) -> None:
+    if current_world().is_main:
+        print(message, file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    _say(f"warning: {message}")
+
+
+@dataclass
+class EvalRequest:
+    run_dir: Path
+    views: tuple[int, int] | None = None  # None = the run's test views
+    checkpoint: str = "best"
+    device: str = "auto"
+    corruptions: str | None = None  # all | PRESET | FAMILY | NAME,... ; None = clean only
+    severities: str | None = None  # "1-5" | "1,3,5"
+    preset: str | None = None  # None = the run's natural preset
+    variant: str = "fixed"
+    seed: int = 0
+    coherent: bool | None = None
+    corrupted_root: Path | None = None  # a set made by 'vidsparse corrupt'; None = on the fly
+    baseline: Path | None = None  # a run whose errors normalise CE
+    fourier: bool = False
+    radii: list[float] | None = None
+    batch_size: int | None = None
+    workers: int | None = None
+    attack: AttackSpec | None = None  # adversarial accuracy besides the rest; None = no attack
+    progress: bool = True
+
+
+@dataclass
+class Context:
+    """What every evaluator gets: the loaded run and the decisions already made."""
+
+    request: EvalRequest
+    cfg: object
+    model: torch.nn.Module
+    state: dict
+    device: torch.device
+    classes: list[str]
+    names: list[str]
+    severities: list[int]
+    preset: str
+    results: EvalFile
+    world: World = field(default_factory=World)
+    missing: list[str] = field(default_factory=list)  # requested cells without a result
+    checkpoint: str = "best"  # the checkpoint loaded: "last" when the run has no best.pt
+
+    @property
+    def progress(self) -> bool:
+        return self.request.progress and self.world.is_main
+
+    @property
+    def batch_size(self) -> int:
+        return self.request.batch_size or self.cfg.train.eval_batch_size
+
+    @property
+    def workers(self) -> int:
+        return self.cfg.data.workers if self.request.workers is None else self.request.workers
+
+    def cells(self) -> list[Cell]:
+        return [CLEAN_CELL] + [Cell(n, s) for n in self.names for s in self.severities]
+
+    def setting(self, views: str) -> Setting:
+        req = self.request
+        return Setting(views, self.checkpoint, self.state.get("epoch"), self.preset, req.variant, req.seed,
+                       req.coherent)
+
+    def pending(self, setting: Setting) -> list[Cell]:
+        """Drop results made with other settings; return the cells still to evaluate."""
+        dropped = self.results.drop_stale(setting, corruption_settings=bool(self.names))
+        if dropped:
+            _warn(f"dropped {dropped} earlier results of {self.results.path} made with other settings "
+                  f"(views, checkpoint, preset, variant or seed)")
+        todo = [c for c in self.cells() if not self.results.has(c, setting)]
+        reused = len(self.cells()) - len(todo)
+        if reused:
+            _say(f"reusing {reused} finished results from {self.results.path}")
+        return todo
+
+    def save(self, families: dict[str, str] | None = None) -> None:
+        """Rewrite eval.json and eval.csv (rank 0 only: every rank holds the same results)."""
+        if self.world.is_main:
+            self.results.write(families)
+
+    def record(self, cell: Cell, acc, setting: Setting, error: str = "", **extra) -> None:
+        """Store one cell's accuracy (or report it missing) and rewrite eval.json."""
+        label = "clean" if cell.is_clean else f"{cell.corruption} severity {cell.severity}"
+        if acc is None or acc.n == 0:
+            self.missing.append("clean" if cell.is_clean else f"{cell.corruption}/{cell.severity}")
+            _warn(f"{label}: no result" + (f" ({error})" if error else ""))
+            return
+        if acc.skipped:
+            _warn(f"{label}: {acc.skipped} samples skipped" + (f" (first error: {error})" if error else ""))
+        self.results.put(cell, acc, setting, **extra)
+        self.save()
+
+
+def load_run_model(run_dir, checkpoint: str = "best", device: torch.device | str = "cpu"):
+    """Rebuild a run's model from its config.yaml and load its ``checkpoint`` (``best`` falls back
+    to ``last``: ``RunDir.find_checkpoint``)."""
+    if not Path(run_dir).is_dir():
+        raise UserError(f"run directory not found: {run_dir}")
+    cfg = load_run_config(run_dir)
+    _, path = RunDir(run_dir).find_checkpoint(checkpoint)
+    state = load_checkpoint(path, device)
+    model = model_from_config(cfg.model, len(state["classes"]))
+    model.load_state_dict(state["model"])
+    return cfg, model.to(device).eval(), state
