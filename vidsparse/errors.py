@@ -20,7 +20,6 @@ def did_you_mean(name: str, choices: list[str] | tuple[str, ...], what: str) -> 
     return UserError(f"unknown {what} {name!r}; {hint}")
 
 
-
 def first_line(err: BaseException) -> str:
     """The first line of an error's message, or its type name when it has none."""
     text = str(err).strip()

@@ -26,6 +26,7 @@ from vidsparse.data.video import decord_reader
 from vidsparse.data.video.decoding import DECODE_PROBLEMS, MAX_FRAME_PIXELS, VIDEO_EXTENSIONS, VideoDecodeError
 from vidsparse.data.video.pyav_reader import TIMESTAMPED_FORMATS
 from vidsparse.data.video.reader import HAVE_DECORD, inspect_video, read_clip, read_video
+from vidsparse.errors import first_line
 
 IMAGE_PROBLEMS: dict[str, str] = {
     "unreadable_image": "image Pillow cannot open or decode (truncated, empty, not an image)",
@@ -161,8 +162,7 @@ def check_image(path: Path, clip_span: int = 0, backend: str = "auto", verify_re
     except ImageDecodeError as err:
         return FileReport(path, "rejected_image", str(err))
     except Exception as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        return FileReport(path, "unreadable_image", f"{path}: {reason}")
+        return FileReport(path, "unreadable_image", f"{path}: {first_line(err)}")
     if mode in SIXTEEN_BIT_MODES or mode == "I":
         return FileReport(path, notes=("sixteen_bit",))
     return FileReport(path, notes=() if mode == "RGB" else ("converted",))

@@ -19,7 +19,7 @@ from vidsparse.data.check import check_video, needs_remux
 from vidsparse.data.video.decoding import VIDEO_EXTENSIONS, VideoDecodeError
 from vidsparse.data.video.reader import inspect_video
 from vidsparse.data.video.writer import remux_video
-from vidsparse.errors import UserError
+from vidsparse.errors import UserError, first_line
 
 
 @dataclass
@@ -58,7 +58,7 @@ def remux_tree(root: Path, out: Path, progress: Callable[[Iterable], Iterable] =
                 summary.remuxed.append(target)
                 continue
             except Exception as err:  # PyAV's own errors too: the original is copied unchanged
-                summary.failed.append((path, str(err).splitlines()[0] if str(err) else type(err).__name__))
+                summary.failed.append((path, first_line(err)))
         tmp = target.with_name(f".{target.name}.tmp")
         shutil.copy2(path, tmp)
         tmp.replace(target)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from vidsparse.errors import UserError
+from vidsparse.errors import UserError, first_line
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".gif", ".mpg", ".mpeg")
 
@@ -88,9 +88,9 @@ def unopenable_kind(path: Path) -> str:
         return "damaged" if _looks_like_video(fh.read(256)) else "not_video"
 
 
-def first_line(err: BaseException) -> str:
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", text)  # decord's "[time] file.cc:line: " prefix
+def decoder_message(err: BaseException) -> str:
+    """The first line of a decoder's error, without decord's "[time] file.cc:line: " prefix."""
+    return re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", first_line(err))
 
 
 def nearest(sorted_values: list[int], value: int) -> int:

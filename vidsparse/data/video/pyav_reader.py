@@ -33,7 +33,7 @@ import av
 import numpy as np
 
 from vidsparse.data.video.decoding import (
-    MAX_FRAME_PIXELS, VideoDecodeError, VideoInfo, decode_size, first_line, nearest, unopenable_kind,
+    MAX_FRAME_PIXELS, VideoDecodeError, VideoInfo, decode_size, decoder_message, nearest, unopenable_kind,
 )
 
 # FFmpeg demuxer names of containers that store a presentation timestamp for every packet
@@ -47,7 +47,7 @@ def open_av(path: Path):
     try:
         container = av.open(str(path))
     except Exception as err:
-        raise VideoDecodeError(f"cannot open video {path}: {first_line(err)}", unopenable_kind(path)) from None
+        raise VideoDecodeError(f"cannot open video {path}: {decoder_message(err)}", unopenable_kind(path)) from None
     if container.format.name == "image2" or container.format.name.endswith("_pipe"):
         container.close()  # FFmpeg reads a PNG/JPEG/BMP/WebP as a one-frame "video"
         raise VideoDecodeError(f"not a video: {path} is a {container.format.name.removesuffix('_pipe')} image",
@@ -286,4 +286,4 @@ def read(path: Path, select, max_pixels: int | None) -> tuple[np.ndarray, float]
     except VideoDecodeError:
         raise
     except Exception as err:
-        raise VideoDecodeError(f"cannot decode {path}: {first_line(err)}") from None
+        raise VideoDecodeError(f"cannot decode {path}: {decoder_message(err)}") from None

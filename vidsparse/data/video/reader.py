@@ -24,7 +24,7 @@ import torch
 
 from vidsparse.data.video import decord_reader, pyav_reader
 from vidsparse.data.video.decoding import (
-    DECODE_PROBLEMS, MAX_FRAME_PIXELS, Select, VideoDecodeError, VideoInfo, check_file, first_line, unopenable_kind,
+    DECODE_PROBLEMS, MAX_FRAME_PIXELS, Select, VideoDecodeError, VideoInfo, check_file, decoder_message, unopenable_kind,
 )
 from vidsparse.errors import UserError
 
@@ -79,7 +79,7 @@ def _first_working(path: Path, backend: str | None, attempt: Callable[[Backend],
     kind = next((k for k in _KIND_PRIORITY if k in kinds), None)
     if kind is None:
         kind = "damaged" if "damaged" in kinds else unopenable_kind(path)
-    reasons = "; ".join(f"{name}: {first_line(err)}" for name, err in failures)
+    reasons = "; ".join(f"{name}: {decoder_message(err)}" for name, err in failures)
     raise VideoDecodeError(f"cannot decode {path}: {DECODE_PROBLEMS[kind]} ({reasons})", kind)
 
 
