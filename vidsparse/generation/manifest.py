@@ -40,7 +40,7 @@ class Manifest:
     def __init__(self, out: Path):
         self.path = out / MANIFEST
         rows, self.damaged = manifest_rows(out)  # damaged: appending after a cut line would spoil the next row
-        self.rows: dict[str, dict[str, Any]] = {row["output"]: row for row in rows if "output" in row and "sha256" in row}
+        self.rows: dict[str, dict[str, Any]] = {r["output"]: r for r in rows if "output" in r and "sha256" in r}
 
     def is_done(self, out: Path, output: str) -> bool:
         """True when ``output`` is in the manifest and its file(s) still match the checksum."""
