@@ -27,12 +27,12 @@ import torch
 from tests.conftest import TINY_SYNTHETIC, moving_square_video, tiny_train_args
 from vidsparse.cli import main
 from vidsparse.data import video_io
-from vidsparse.data.image.io import ImageDecodeError, read_rgb
 from vidsparse.data.video import transforms
 from vidsparse.data.video.clips import random_clip
-from vidsparse.data.video.dataset import ClipSpec, VideoClipDataset, collate_skipping
+from vidsparse.data.image.io import ImageDecodeError, read_rgb
 from vidsparse.data.video.splits import hmdb51_split, ucf101_split
 from vidsparse.data.video.transforms import ClipTransform
+from vidsparse.data.video.dataset import ClipSpec, VideoClipDataset, collate_skipping
 from vidsparse.data.video_io import VideoDecodeError, inspect_video, probe_video, read_clip, read_video, write_video
 from vidsparse.errors import UserError
 

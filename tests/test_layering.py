@@ -33,6 +33,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("vidsparse.commands", "vidsparse.cli"),
 ]
 LAZY_IMPORTS_ALLOWED = ("vidsparse.commands", "vidsparse.cli")
+# Modules whose imports inside functions are left as they are, with why. Their direction is still
+# checked like everyone else's.
+LAZY_IMPORTS_PENDING = {
+    "vidsparse.data.check": "being rewritten on main with the decoders; its lazy imports go in that rewrite",
+}
 OPTIONAL_MARK = "# optional:"
 
 
@@ -109,7 +114,8 @@ def check_file(path: Path, root: Path) -> list[Violation]:
             target = layer_of(upward[0])
             found.append(Violation(rel, node.lineno, importer, upward[0],
                                    f"layer {LAYERS[own][0]} must not import the higher layer {LAYERS[target][0]}"))
-        elif _in_function(node, parents) and not importer.startswith(LAZY_IMPORTS_ALLOWED):
+        elif (_in_function(node, parents) and not importer.startswith(LAZY_IMPORTS_ALLOWED)
+              and importer not in LAZY_IMPORTS_PENDING):
             comment = " ".join(lines[max(node.lineno - 2, 0): node.end_lineno])
             if first_party:
                 found.append(Violation(rel, node.lineno, importer, names[0], "import inside a function"))

@@ -13,15 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from PIL import Image
-
-from vidsparse.config import DataConfig
-from vidsparse.data.build import missing_on_disk
-from vidsparse.data.image.io import IMAGE_EXTENSIONS, SIXTEEN_BIT_MODES, ImageDecodeError, to_rgb8
-from vidsparse.data.registry import get_dataset
+from vidsparse.data.image.io import SIXTEEN_BIT_MODES, ImageDecodeError, to_rgb8
 from vidsparse.data.video_io import (
     DECODE_PROBLEMS, HAVE_DECORD, MAX_FRAME_PIXELS, VIDEO_EXTENSIONS, VideoDecodeError, inspect_video, read_clip,
 )
+from vidsparse.data.image.io import IMAGE_EXTENSIONS
 
 IMAGE_PROBLEMS: dict[str, str] = {
     "unreadable_image": "image Pillow cannot open or decode (truncated, empty, not an image)",
@@ -83,6 +79,8 @@ def check_video(path: Path, clip_span: int, backend: str = "auto") -> FileReport
 
 def check_image(path: Path, clip_span: int = 0, backend: str = "auto") -> FileReport:
     """Decode to 8-bit RGB as the image datasets do (the clip arguments keep one checker signature)."""
+    from PIL import Image
+
     try:
         with Image.open(path) as image:
             mode = image.mode
@@ -131,6 +129,10 @@ class Tally:
 def split_missing(dataset: str, root: Path, split: int = 1) -> tuple[int, list[str]]:
     """Parse a dataset's split files (UserError for unknown classes or malformed lines) and return
     how many samples they name that the disk lacks, with their names when known."""
+    from vidsparse.config import DataConfig
+    from vidsparse.data.build import missing_on_disk
+    from vidsparse.data.registry import get_dataset
+
     train, test = get_dataset(dataset).lists(DataConfig(dataset=dataset, root=str(root), split=split))
     (train_count, train_names), (test_count, test_names) = missing_on_disk(train), missing_on_disk(test)
     return train_count + test_count, train_names + test_names
