@@ -108,9 +108,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
+    from corruptions.selection import parse_severities
     from vidsparse.cli import main as cli
     from vidsparse.evaluation.run import EvalRequest, run_eval
-    from vidsparse.evaluation.selection import parse_severities
 
     severities = parse_severities(args.severities)
     tmp = Path(tempfile.mkdtemp(prefix="bench_eval-"))

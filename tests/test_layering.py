@@ -3,7 +3,7 @@
 Every module of ``vidsparse`` and ``corruptions`` is parsed (``ast``, nothing is imported), and
 every import statement is checked, module-level and inside functions alike. Imports inside
 functions are allowed only in the CLI layer (each command imports its implementation when it
-runs, so ``vidsparse --help`` does not load torch) and for optional heavy dependencies, which
+runs, so building the parser does not load every package) and for optional heavy dependencies, which
 must say so in a comment on the import line or the line above (``# optional: ...``).
 """
 

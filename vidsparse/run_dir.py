@@ -44,10 +44,6 @@ class RunDir:
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
 
-    @property
-    def name(self) -> str:
-        return self.path.name
-
     # ----- files -------------------------------------------------------------------------
     @property
     def config(self) -> Path:

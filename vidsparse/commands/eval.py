@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+from pathlib import Path
 
 from corruptions.selection import CORRUPTIONS_HELP, SEVERITIES_HELP
 
@@ -82,8 +84,6 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Under torchrun every rank runs this; only rank 0 writes files and prints."""
-    import sys
-
     from vidsparse.core.distributed import init_from_env, shutdown
     from vidsparse.core.graceful_stop import Terminated, sigterm_as_interrupt
     from vidsparse.core.device import resolve_device
@@ -101,8 +101,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
-    from pathlib import Path
-
     from vidsparse.data.build import parse_views
     from vidsparse.evaluation.attacks import AttackSpec
     from vidsparse.evaluation.results import format_results

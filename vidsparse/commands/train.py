@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from vidsparse.config import build_config, load_run_config, parse_set_arguments, set_dotted
 from vidsparse.run_dir import RunDir
@@ -121,8 +122,6 @@ def download_dataset(cfg) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Under torchrun every rank runs this; only rank 0 prints."""
-    import sys
-
     from vidsparse.core.distributed import current_world
     from vidsparse.core.graceful_stop import TrainingInterrupted
     from vidsparse.training.loop import train

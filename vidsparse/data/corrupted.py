@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from torch.utils.data import Dataset
 
+from vidsparse.core.io import read_jsonl
 from vidsparse.data.image.datasets import ImageArrayDataset, ImageFileDataset, ImageTransform
 from vidsparse.data.image.io import IMAGE_EXTENSIONS
 from vidsparse.errors import UserError
@@ -27,21 +27,8 @@ FAILURES = "failures.jsonl"  # the outputs that failed, with why
 def manifest_rows(root: Path) -> tuple[list[dict], bool]:
     """The rows of ``ROOT/manifest.jsonl`` in file order, and whether the file is damaged (a line
     cut short by a kill, or one that does not parse). No file: ([], False)."""
-    path = Path(root) / MANIFEST
-    if not path.is_file():
-        return [], False
-    text = path.read_text()
-    damaged = bool(text) and not text.endswith("\n")
-    rows = []
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            damaged = True
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows, damaged
+    values, damaged = read_jsonl(Path(root) / MANIFEST)
+    return [row for row in values if isinstance(row, dict)], damaged
 
 
 def read_manifest(root: Path) -> dict[tuple[str, int], dict]:

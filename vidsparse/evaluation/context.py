@@ -19,13 +19,13 @@ from vidsparse.models import model_from_config
 from vidsparse.run_dir import RunDir
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     if current_world().is_main:
         print(message, file=sys.stderr)
 
 
-def _warn(message: str) -> None:
-    _say(f"warning: {message}")
+def warn(message: str) -> None:
+    say(f"warning: {message}")
 
 
 @dataclass
@@ -34,9 +34,9 @@ class EvalRequest:
     views: tuple[int, int] | None = None  # None = the run's test views
     checkpoint: str = "best"
     device: str = "auto"
-    corruptions: str | None = None  # all | PRESET | FAMILY | NAME,... ; None = clean only
+    corruptions: str | None = None  # all | PRESET | FAMILY | common15 | NAME,... (corruptions.selection); None = clean
     severities: str | None = None  # "1-5" | "1,3,5"
-    preset: str | None = None  # None = the run's natural preset
+    preset: str | None = None  # None = the dataset's DatasetSpec.default_preset
     variant: str = "fixed"
     seed: int = 0
     coherent: bool | None = None
@@ -92,12 +92,12 @@ class Context:
         """Drop results made with other settings; return the cells still to evaluate."""
         dropped = self.results.drop_stale(setting, corruption_settings=bool(self.names))
         if dropped:
-            _warn(f"dropped {dropped} earlier results of {self.results.path} made with other settings "
+            warn(f"dropped {dropped} earlier results of {self.results.path} made with other settings "
                   f"(views, checkpoint, preset, variant or seed)")
         todo = [c for c in self.cells() if not self.results.has(c, setting)]
         reused = len(self.cells()) - len(todo)
         if reused:
-            _say(f"reusing {reused} finished results from {self.results.path}")
+            say(f"reusing {reused} finished results from {self.results.path}")
         return todo
 
     def save(self, families: dict[str, str] | None = None) -> None:
@@ -110,10 +110,10 @@ class Context:
         label = "clean" if cell.is_clean else f"{cell.corruption} severity {cell.severity}"
         if acc is None or acc.n == 0:
             self.missing.append("clean" if cell.is_clean else f"{cell.corruption}/{cell.severity}")
-            _warn(f"{label}: no result" + (f" ({error})" if error else ""))
+            warn(f"{label}: no result" + (f" ({error})" if error else ""))
             return
         if acc.skipped:
-            _warn(f"{label}: {acc.skipped} samples skipped" + (f" (first error: {error})" if error else ""))
+            warn(f"{label}: {acc.skipped} samples skipped" + (f" (first error: {error})" if error else ""))
         self.results.put(cell, acc, setting, **extra)
         self.save()
 

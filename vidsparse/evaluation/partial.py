@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from vidsparse.core.io import atomic_write_text
+from vidsparse.core.io import append_jsonl, atomic_write_text, jsonl_text, read_jsonl
 
 
 class PartialLog:
     """Finished samples' predictions, appended as JSON lines, so a killed evaluation resumes.
 
     The first line holds the fingerprint of what is being evaluated; then one line per
-    finished sample. A line cut short by a kill is ignored when read, and ``start`` rewrites
+    finished sample. A line cut short by a kill does not parse and is left out when read, and ``start`` rewrites
     the file atomically without it. Appending a few lines per batch costs next to nothing,
     so even a SIGKILL loses at most the batches in flight.
     """
@@ -27,35 +27,22 @@ class PartialLog:
     def read(path: Path, fingerprint: str) -> list[dict]:
         """Rows of a log made for ``fingerprint``; [] when absent, unreadable or made for other work."""
         try:
-            lines = Path(path).read_text().splitlines(keepends=True)
+            values, _ = read_jsonl(path)  # a line cut short by a kill does not parse: left out
         except (OSError, UnicodeDecodeError):
             return []
-        try:
-            header = json.loads(lines[0]) if lines else {}
-        except json.JSONDecodeError:
-            return []
+        header = values[0] if values else {}
         if not isinstance(header, dict) or header.get("fingerprint") != fingerprint:
             return []
-        rows = []
-        for line in lines[1:]:
-            if not line.endswith("\n"):
-                break  # cut short by a kill
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return [r for r in rows if isinstance(r, dict)]
+        return [r for r in values[1:] if isinstance(r, dict)]
 
     def start(self, rows: Sequence[dict]) -> None:
         """Write the header and ``rows`` (what is already known) atomically, then append from there."""
-        text = "".join(json.dumps(r) + "\n" for r in [{"fingerprint": self.fingerprint}, *rows])
-        atomic_write_text(self.path, text)
+        atomic_write_text(self.path, jsonl_text([{"fingerprint": self.fingerprint}, *rows]))
         self.handle = open(self.path, "a")
 
     def append(self, rows: Sequence[dict]) -> None:
         if rows and self.handle is not None:
-            self.handle.write("".join(json.dumps(r) + "\n" for r in rows))
-            self.handle.flush()
+            append_jsonl(self.handle, rows)
 
     def close(self) -> None:
         if self.handle is not None:

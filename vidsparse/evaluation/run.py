@@ -1,8 +1,9 @@
 """``vidsparse eval`` end to end: clean + corrupted accuracy, frequency curves, summary, files.
 
-One evaluator per dataset kind (``EVALUATORS``: ``video.evaluate_video``, ``image.evaluate_image_run``) does the measuring; this module decides what
-still has to be measured (results in eval.json with the same settings are reused), keeps
-eval.json current after every step, and writes the summary.
+One evaluator per dataset kind (``EVALUATORS``: ``video.evaluate_video``,
+``image.evaluate_image_run``) does the measuring; this module loads the run, resolves what to
+measure, lets the evaluator reuse the results in eval.json made with the same settings, and
+writes the summary. Every step keeps eval.json current.
 
 Under torchrun every rank runs all of this on its share of the samples and ends with the same
 results; rank 0 alone decides what is pending (from its eval.json), writes files and speaks.
@@ -20,7 +21,7 @@ from vidsparse.core.distributed import broadcast_object, joined_world
 from vidsparse.data.registry import get_dataset
 from vidsparse.errors import UserError
 from vidsparse.evaluation import metrics
-from vidsparse.evaluation.context import Context, EvalRequest, _warn, load_run_model
+from vidsparse.evaluation.context import Context, EvalRequest, load_run_model, warn
 from vidsparse.evaluation.image import evaluate_image_run
 from vidsparse.evaluation.results import EvalFile, summary
 from vidsparse.evaluation.video import evaluate_video
@@ -30,6 +31,7 @@ EVALUATORS: dict[str, Callable[[Context], None]] = {"video": evaluate_video, "im
 
 
 def run_eval(request: EvalRequest) -> EvalFile:
+    """Evaluate a run as ``request`` says; eval.json and eval.csv are rewritten after every step."""
     if (request.batch_size is not None and request.batch_size < 1) or (request.workers or 0) < 0:
         raise UserError("--batch-size must be >= 1 and --workers >= 0")
     device = resolve_device(request.device)
@@ -112,11 +114,11 @@ def _summary(ctx: Context, families: dict[str, str]) -> dict:
             raise UserError(f"baseline {baseline.name} was evaluated on different corruptions than this run "
                             f"(none shared); evaluate both with the same --corruptions and --severities")
         if not shared:
-            _warn(f"no corruption of the {baseline.name} table was evaluated: CE/mCE not computed")
+            warn(f"no corruption of the {baseline.name} table was evaluated: CE/mCE not computed")
             baseline = None
         else:
             if shared != cells:
-                _warn(f"baseline {baseline.name} lacks {len(cells - shared)} of this run's corruption x severity "
+                warn(f"baseline {baseline.name} lacks {len(cells - shared)} of this run's corruption x severity "
                       f"cells; CE uses the {len(shared)} shared ones")
             kept = {n: {s: e for s, e in sev.items() if (n, s) in shared} for n, sev in baseline.errors.items()}
             baseline = metrics.Baseline(baseline.name, baseline.clean_error, {n: sev for n, sev in kept.items() if sev})

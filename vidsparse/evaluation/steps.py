@@ -8,7 +8,7 @@ from vidsparse.core.distributed import barrier, gather_objects, shard_indices
 from vidsparse.evaluation.accuracy import bare_model
 from vidsparse.evaluation.attacks import adversarial_accuracy
 from vidsparse.evaluation.cells import Cell, CorruptionOptions
-from vidsparse.evaluation.context import Context, _say, _warn
+from vidsparse.evaluation.context import Context, say, warn
 from vidsparse.evaluation.engine import predict_cells
 from vidsparse.evaluation.fourier import KINDS, default_radii, format_radius, fourier_curves
 from vidsparse.evaluation.results import Setting
@@ -31,7 +31,7 @@ def evaluate_on_the_fly(ctx: Context, source, todo: list[Cell], setting: Setting
                             ctx.progress, partial_path=own, partial_key=setting.key(clean=True), resume_from=others,
                             world=ctx.world)
         if out.resumed:
-            _say(f"resumed: {out.resumed} samples were already evaluated before an interruption")
+            say(f"resumed: {out.resumed} samples were already evaluated before an interruption")
         for cell in todo:
             ctx.record(cell, out.accuracy[cell], setting, out.errors.get(cell, ""), source="on-the-fly")
         barrier(ctx.world)  # eval.json holds every result before any log goes
@@ -76,7 +76,7 @@ def evaluate_adversarial(ctx: Context, dataset, setting: Setting, mean, std) -> 
     stored = ctx.results.data.setdefault("adversarial", {})
     previous = stored.get(spec.name, {}).get(spec.key(), {})
     if previous and all(previous.get(k) == v for k, v in key.items()):
-        _say(f"reusing the {spec.name} {spec.key()} result from {ctx.results.path}")
+        say(f"reusing the {spec.name} {spec.key()} result from {ctx.results.path}")
         return
     # Not sharded: the attack's random starts come from one generator in sample order, so every
     # rank attacks the whole set (same numbers as one process) and rank 0 writes them.
@@ -84,10 +84,10 @@ def evaluate_adversarial(ctx: Context, dataset, setting: Setting, mean, std) -> 
                                   ctx.batch_size, ctx.workers, ctx.progress)
     attacked = result.attacked
     if attacked.n == 0:
-        _warn(f"{spec.name}: no result (every sample was skipped)")
+        warn(f"{spec.name}: no result (every sample was skipped)")
         return
     if attacked.skipped:
-        _warn(f"{spec.name}: {attacked.skipped} samples skipped")
+        warn(f"{spec.name}: {attacked.skipped} samples skipped")
     stored.setdefault(spec.name, {})[spec.key()] = {
         "top1": attacked.top1, "top5": attacked.top5, "n": attacked.n, "skipped": attacked.skipped,
         "clean_top1": result.clean.top1, "clean_top5": result.clean.top5, "eps": spec.eps,

@@ -20,7 +20,7 @@ from vidsparse.data.corrupted import read_manifest
 from vidsparse.errors import UserError
 from vidsparse.evaluation.accuracy import Accuracy, evaluate
 from vidsparse.evaluation.cells import CLEAN_CELL, Cell
-from vidsparse.evaluation.context import Context, _warn
+from vidsparse.evaluation.context import Context, warn
 from vidsparse.evaluation.results import Setting
 from vidsparse.evaluation.sources import video_source
 from vidsparse.evaluation.steps import evaluate_adversarial, evaluate_fourier, evaluate_on_the_fly
@@ -28,6 +28,8 @@ from vidsparse.models import get_model_entry
 
 
 def evaluate_video(ctx: Context) -> None:
+    """Clean and corrupted accuracy of a video run (on the fly, or from ``--corrupted-root``), then the
+    Fourier curves and the attack when asked; under DDP on every rank, each on its share of the videos."""
     req, cfg = ctx.request, ctx.cfg
     spec = get_model_entry(cfg.model.name).input
     test = build_test_set(cfg, spec.mean, spec.std, req.views)
@@ -35,7 +37,7 @@ def evaluate_video(ctx: Context) -> None:
         raise UserError(f"the test set's classes differ from those the run was trained on ({cfg.data.dataset})")
     ctx.classes = ctx.classes or test.classes
     if test.missing:
-        _warn(f"{test.missing} test videos listed in the split files are missing on disk (skipped)")
+        warn(f"{test.missing} test videos listed in the split files are missing on disk (skipped)")
     ds = test.dataset
     setting = ctx.setting(f"{ds.spec.num_clips}x{ds.spec.num_crops}")
     if req.corrupted_root is not None:
@@ -60,7 +62,7 @@ def _manifest_setting(root: Path, setting: Setting) -> Setting:
     changed = {k: values[k] for k in ("preset", "variant", "seed") if k in values}
     differ = [f"{k} {v}" for k, v in changed.items() if getattr(setting, k) != v]
     if differ:
-        _warn(f"{root} was made with {', '.join(differ)} (manifest.jsonl); its results are recorded with those")
+        warn(f"{root} was made with {', '.join(differ)} (manifest.jsonl); its results are recorded with those")
     return Setting(**{**setting.__dict__, **changed})
 
 
@@ -76,7 +78,7 @@ def _from_generated(ctx: Context, test, todo: list[Cell], setting: Setting) -> N
         ctx.record(result.cell, result.accuracy, setting, result.reason, source=str(root),
                    missing_videos=result.missing_videos)
         if result.accuracy is not None and result.missing_videos:
-            _warn(f"{result.cell.corruption} severity {result.cell.severity}: {result.missing_videos} videos "
+            warn(f"{result.cell.corruption} severity {result.cell.severity}: {result.missing_videos} videos "
                   f"absent from the generated set (evaluated on the rest)")
 
     spec = test.dataset.transform

@@ -8,14 +8,13 @@ file names.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import traceback
 from pathlib import Path
 from typing import Any, Iterable
 
 import corruptions
-from vidsparse.core.io import atomic_write_text
+from vidsparse.core.io import append_jsonl, atomic_write_text, jsonl_text
 from vidsparse.data.corrupted import FAILURES, MANIFEST, manifest_rows
 from vidsparse.errors import first_line
 
@@ -40,7 +39,7 @@ class Manifest:
     def __init__(self, out: Path):
         self.path = out / MANIFEST
         rows, self.damaged = manifest_rows(out)  # damaged: appending after a cut line would spoil the next row
-        self.rows: dict[str, dict[str, Any]] = {row["output"]: row for row in rows if "output" in row and "sha256" in row}
+        self.rows: dict[str, dict[str, Any]] = {r["output"]: r for r in rows if "output" in r and "sha256" in r}
 
     def is_done(self, out: Path, output: str) -> bool:
         """True when ``output`` is in the manifest and its file(s) still match the checksum."""
@@ -55,7 +54,7 @@ class Manifest:
         self.rows[row["output"]] = row
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
+            append_jsonl(handle, [row])
 
     def compact(self, order: Iterable[str] = ()) -> None:
         """Rewrite the manifest with one row per output (later rows replace earlier ones).
@@ -66,7 +65,7 @@ class Manifest:
         position = {output: i for i, output in enumerate(order)}
         rows = sorted(self.rows.values(), key=lambda row: position.get(row["output"], len(position)))
         if rows or self.path.exists():
-            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
+            atomic_write_text(self.path, jsonl_text(rows))
         self.damaged = False
 
 
@@ -105,6 +104,6 @@ def failure_row(source: str, output: str, err: BaseException) -> dict[str, Any]:
 def write_failures(out: Path, failures: list[dict[str, Any]]) -> None:
     path = out / FAILURES
     if failures:
-        atomic_write_text(path, "".join(json.dumps(f) + "\n" for f in failures))
+        atomic_write_text(path, jsonl_text(failures))
     elif path.exists():
         path.unlink()

@@ -19,6 +19,7 @@ from corruptions.selection import Selected
 from corruptions.tables_image import table_for_size
 from vidsparse.core.io import atomic_write
 from vidsparse.data.image.io import IMAGE_EXTENSIONS
+from vidsparse.data.registry import KIND_PRESETS
 from vidsparse.data.video.decoding import VIDEO_EXTENSIONS
 from vidsparse.data.video.reader import probe_video, read_video
 from vidsparse.errors import UserError
@@ -47,9 +48,9 @@ def is_video(path: Path) -> bool:
 
 
 def default_preset(path: Path, clip: torch.Tensor) -> str:
-    """Video -> UCF101-P; image -> the (H) preset that suits its size."""
+    """Video -> the video datasets' preset (UCF101-P); image -> the (H) preset that suits its size."""
     if is_video(path):
-        return "ucf101-p"
+        return KIND_PRESETS["video"]
 
     return IMAGE_PRESET_FOR_TABLE[table_for_size(*clip.shape[-2:])]
 
