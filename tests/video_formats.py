@@ -200,11 +200,7 @@ def packed_avi(path: Path, frames: np.ndarray, codec_tag: str = "DX50", gop: int
     plain = mpeg4_avi(path.with_name(f".plain-{path.name}"), frames, b_frames=1, codec_tag=codec_tag, gop=gop)
     packets, keys = _video_packets(plain)
     chunks = pack_bframes(packets)
-    chunk_keys = []
-    k = 0
-    for chunk in chunks:  # a chunk is a key frame if its first VOP is an I-VOP
-        chunk_keys.append(VOP in chunk and vop_type(chunk) == "I")
-        k += 1
+    chunk_keys = [VOP in chunk and vop_type(chunk) == "I" for chunk in chunks]  # key: first VOP is an I-VOP
     _write_avi_chunks(path, chunks, chunk_keys, plain, Fraction(25))
     plain.unlink()
     return path

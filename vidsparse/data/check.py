@@ -86,8 +86,8 @@ def _verification_reads(path: Path, num_frames: int, reads: int) -> list[list[in
     return clips
 
 
-def _reader_used(video, backend: str) -> str:
-    if backend != "pyav" and HAVE_DECORD and decord_reader.why_not_exact(video) is None:
+def _reader_used(video, backend: str, decord_refusal: str | None) -> str:
+    if backend != "pyav" and HAVE_DECORD and decord_refusal is None:
         return "decord"
     return f"pyav {video.mode}"
 
@@ -105,6 +105,7 @@ def check_video(path: Path, clip_span: int, backend: str = "auto", verify_reads:
         video = inspect_video(path)
     except VideoDecodeError:
         return FileReport(path, notes=tuple(notes), reader="decord")  # decord reads what PyAV cannot open
+    decord_refusal = decord_reader.why_not_exact(video)
     reads = _verification_reads(path, video.num_frames, verify_reads)
     truth, decoded_count = video.decode_from_start(sorted({i for clip in reads for i in clip}))
     notes += [note for note, applies in (
@@ -117,7 +118,7 @@ def check_video(path: Path, clip_span: int, backend: str = "auto", verify_reads:
         ("timestamps", video.index.timestamps != "ok" and video.container_format in TIMESTAMPED_FORMATS),
         ("frame_count", bool(video.declared_frames) and video.declared_frames != decoded_count
          and not video.truncated),
-        ("pyav_only", backend == "auto" and HAVE_DECORD and decord_reader.why_not_exact(video) is not None),
+        ("pyav_only", backend == "auto" and HAVE_DECORD and decord_refusal is not None),
     ) if applies]
     inexact = ""
     for clip in reads:
@@ -126,7 +127,8 @@ def check_video(path: Path, clip_span: int, backend: str = "auto", verify_reads:
         if any(i in truth and not np.array_equal(got[k].numpy(), truth[i]) for k, i in enumerate(clip)):
             inexact = f"frames {clip[0]}..{clip[-1]} differ from a decode from the start"
             break
-    return FileReport(path, notes=tuple(notes), reader=_reader_used(video, backend), frames=decoded_count,
+    return FileReport(path, notes=tuple(notes), reader=_reader_used(video, backend, decord_refusal),
+                      frames=decoded_count,
                       declared_frames=video.declared_frames, inexact=inexact)
 
 
@@ -180,9 +182,13 @@ def data_files(root: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
-def needs_remux(report: FileReport) -> bool:
-    """A usable video that a stream copy makes standard: packed B-frames unpacked, index written."""
-    return not report.problem and bool({"packed_b_frames", "no_index"} & set(report.notes))
+def needs_remux(path: Path) -> bool:
+    """A video that a stream copy makes standard: packed B-frames unpacked, index written. Reads the
+    packet index only (no decoding); a file PyAV cannot open is not remuxed."""
+    try:
+        return inspect_video(path).index.packed_b_frames or is_avi_without_index(path)
+    except VideoDecodeError:
+        return False
 
 
 def check_file(path: Path, clip_span: int, backend: str = "auto", verify_reads: int = VERIFY_READS) -> FileReport:

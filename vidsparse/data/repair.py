@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from vidsparse.data.check import check_video, needs_remux
+from vidsparse.data.check import needs_remux
 from vidsparse.data.video.decoding import VIDEO_EXTENSIONS, VideoDecodeError
 from vidsparse.data.video.reader import inspect_video
 from vidsparse.data.video.writer import remux_video
@@ -49,7 +49,7 @@ def remux_tree(root: Path, out: Path, progress: Callable[[Iterable], Iterable] =
         if target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix.lower() in VIDEO_EXTENSIONS and needs_remux(check_video(path, 1, "pyav", verify_reads=0)):
+        if path.suffix.lower() in VIDEO_EXTENSIONS and needs_remux(path):
             try:
                 remux_video(path, target)
                 if not _same_frames(path, target):
