@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("vidsparse.data", "vidsparse.models", "vidsparse.sparse"),  # datasets, networks, the sparse engine
     ("vidsparse.evaluation",),
     ("vidsparse.training",),
-    ("vidsparse.generation", "vidsparse.reporting"),
+    ("vidsparse.generation", "vidsparse.reporting", "vidsparse.fidelity"),
     ("vidsparse.workflows",),
     ("vidsparse.commands", "vidsparse.cli"),
 ]
