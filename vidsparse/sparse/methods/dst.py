@@ -135,7 +135,7 @@ class MEST(DynamicSparsifier):
 
     def drop_score(self, t: SparseTensor) -> Tensor:
         score = t.param.detach().abs()
-        if self.cfg.mest_lambda > 0:
+        if self.cfg.mest_lambda > 0 and t.param.grad is not None and bool(t.param.grad.isfinite().all()):
             score = score + self.cfg.mest_lambda * _gradient(t)
         return score
 
@@ -145,13 +145,55 @@ class MEST(DynamicSparsifier):
     def count_after_update(self, t: SparseTensor, step: int) -> int:
         return self._with_extra(t, step)
 
+    @property
+    def _until(self) -> int:
+        return to_step(self.cfg.mest_extra_until, self.ctx.total_steps)
+
     def _with_extra(self, t: SparseTensor, step: int) -> int:
-        """EM&S: the target count plus an extra share that decays to zero by
+        """EM&S: the target count plus an extra share that shrinks to zero by
         mest_extra_until; the last update of the run always returns to the target."""
-        until = to_step(self.cfg.mest_extra_until, self.ctx.total_steps)
-        extra = 0.0 if step == self.schedule.last_update else decaying_extra(
-            step, self.cfg.mest_extra_density, until)
+        extra = 0.0 if step == self.schedule.last_update else MEST_EXTRA[self.cfg.mest_schedule](
+            step, self.cfg.mest_extra_density, self._until)
         return min(t.numel, round(t.target * (1.0 + extra)))
+
+    def drop_and_grow(self, t: SparseTensor, alpha: float, count: int) -> None:
+        """`bounds` (the MEST code's EM&S): prune down to the target (the lower bound), then
+        grow up to `count` (the upper bound); at least the drop fraction is swapped."""
+        if self.cfg.mest_schedule == "bounds" and count > t.target:
+            alpha = max(alpha, (count - t.target) / count)
+        super().drop_and_grow(t, alpha, count)
+
+    def update(self, step: int) -> bool:
+        """A scheduled update, or, once the extra density is due to be gone (at the latest on
+        the run's last step), a drop-only trim to the target: the run never ends above it,
+        even when no update fell late enough or an AMP overflow skipped the last one."""
+        if super().update(step):
+            return True
+        if step < min(self._until, self.ctx.total_steps - 1) or self.at_target_density:
+            return False
+        for t in self.sparse_tensors:
+            if t.active > t.target:
+                self.drop_and_grow(t, 0.0, t.target)
+        self.ctx.log(f"sparse: mest step {step}: surplus weights dropped, at target density")
+        return True
+
+
+def _bounds_extra(step: int, extra: float, until: int) -> float:
+    """The MEST code's soft memory bound steps down by epoch (upper bounds 0.85-0.875-0.9 at
+    target 0.9 in its EM&S script): MEST_BOUND_STAGES equal stages up to `until`, the extra
+    share falling linearly from stage to stage and zero in the last."""
+    if until <= 0 or step >= until:
+        return 0.0
+    stage = min(step * (MEST_BOUND_STAGES - 1) // until, MEST_BOUND_STAGES - 1)
+    return extra * (1.0 - stage / (MEST_BOUND_STAGES - 1))
+
+
+MEST_BOUND_STAGES = 3
+# mest_schedule -> extra density share at a step: linear decay, or the code's stepped bounds.
+MEST_EXTRA: dict[str, Callable[[int, float, int], float]] = {
+    "linear": decaying_extra,
+    "bounds": _bounds_extra,
+}
 
 
 @register_method
