@@ -75,12 +75,16 @@ class DynamicSparsifier(Sparsifier):
     def drop_and_grow(self, t: SparseTensor, alpha: float, count: int) -> None:
         """Leave `count` active: swap floor(alpha * count) weights, and drop any surplus
         first (a shrinking layer, as in MEST's decaying extra density)."""
-        swap = math.floor(alpha * count)
+        swap = self.swap_count(t, alpha, count)
         n_drop = max(0, t.active - count + swap)
         kept = self.drop(t, t.active_mask, n_drop)
         n_kept = t.active - n_drop
         grown = grow_highest(kept, GROW_SCORES[self.grow](self, t), count - n_kept, n_kept)
         self.set_mask(t, grown, active=count)
+
+    def swap_count(self, t: SparseTensor, alpha: float, count: int) -> int:
+        """Weights dropped and regrown on top of any surplus: floor(alpha * count)."""
+        return math.floor(alpha * count)
 
     def drop(self, t: SparseTensor, mask: Tensor, n: int) -> Tensor:
         """Remove the n lowest drop scores among active weights."""
@@ -156,12 +160,13 @@ class MEST(DynamicSparsifier):
             step, self.cfg.mest_extra_density, self._until)
         return min(t.numel, round(t.target * (1.0 + extra)))
 
-    def drop_and_grow(self, t: SparseTensor, alpha: float, count: int) -> None:
+    def swap_count(self, t: SparseTensor, alpha: float, count: int) -> int:
         """`bounds` (the MEST code's EM&S): prune down to the target (the lower bound), then
         grow up to `count` (the upper bound); at least the drop fraction is swapped."""
-        if self.cfg.mest_schedule == "bounds" and count > t.target:
-            alpha = max(alpha, (count - t.target) / count)
-        super().drop_and_grow(t, alpha, count)
+        swap = super().swap_count(t, alpha, count)
+        if self.cfg.mest_schedule == "bounds":
+            swap = max(swap, count - t.target)
+        return swap
 
     def update(self, step: int) -> bool:
         """A scheduled update, or, once the extra density is due to be gone (at the latest on
