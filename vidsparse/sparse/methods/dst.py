@@ -161,12 +161,12 @@ class MEST(DynamicSparsifier):
         return min(t.numel, round(t.target * (1.0 + extra)))
 
     def swap_count(self, t: SparseTensor, alpha: float, count: int) -> int:
-        """`bounds` (the MEST code's EM&S): prune down to the target (the lower bound), then
-        grow up to `count` (the upper bound); at least the drop fraction is swapped."""
-        swap = super().swap_count(t, alpha, count)
+        """`bounds` (the MEST code's EM&S): prune down to the target (its lower bound), then
+        grow up to `count` (its upper bound); the drop fraction does not apply, so once the
+        bounds meet (the last stage) the mask no longer changes, as in that code."""
         if self.cfg.mest_schedule == "bounds":
-            swap = max(swap, count - t.target)
-        return swap
+            return max(0, count - t.target)
+        return super().swap_count(t, alpha, count)
 
     def update(self, step: int) -> bool:
         """A scheduled update, or, once the extra density is due to be gone (at the latest on
@@ -184,9 +184,10 @@ class MEST(DynamicSparsifier):
 
 
 def _bounds_extra(step: int, extra: float, until: int) -> float:
-    """The MEST code's soft memory bound steps down by epoch (upper bounds 0.85-0.875-0.9 at
-    target 0.9 in its EM&S script): MEST_BOUND_STAGES equal stages up to `until`, the extra
-    share falling linearly from stage to stage and zero in the last."""
+    """The MEST code's soft memory bound steps down by epoch (its EM&S script: grow-to
+    sparsity 0.85-0.875-0.9, prune-to 0.9, stepping at epochs 90 and 120 of 160, i.e. extra
+    density 50%, 25%, 0% of the target): here MEST_BOUND_STAGES - 1 equal stages before
+    `until`, the extra share falling linearly from stage to stage, and zero from `until` on."""
     if until <= 0 or step >= until:
         return 0.0
     stage = min(step * (MEST_BOUND_STAGES - 1) // until, MEST_BOUND_STAGES - 1)
