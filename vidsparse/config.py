@@ -103,7 +103,7 @@ class RunConfig:
     def run_name(self) -> str:
         name = f"{self.data.dataset}-{self.model.name}-{self.sparse.method}"
         if self.sparse.method != "dense":
-            name += f"-s{self.sparse.sparsity:g}"
+            name += f"-s{resolve_defaults(self.sparse).sparsity:g}"
         if self.train.seed:
             name += f"-seed{self.train.seed}"
         return name
@@ -291,6 +291,7 @@ def check_values(cfg: RunConfig) -> None:
 def config_from_dict(values: Mapping[str, Any]) -> RunConfig:
     cfg = RunConfig()
     merge_mapping(cfg, values)
+    resolve_defaults(cfg.sparse)
     return cfg
 
 

@@ -169,12 +169,15 @@ class MEST(DynamicSparsifier):
         return super().swap_count(t, alpha, count)
 
     def update(self, step: int) -> bool:
-        """A scheduled update, or, once the extra density is due to be gone (at the latest on
-        the run's last step), a drop-only trim to the target: the run never ends above it,
-        even when no update fell late enough or an AMP overflow skipped the last one."""
+        """A scheduled update; or, when no scheduled update is left (none fell late enough,
+        or an AMP overflow skipped the last one) and the extra density is due to be gone (at
+        the latest on the run's last step), a drop-only trim to the target: the run never
+        ends above it. Runs whose last update happened are unchanged (it lands on the target)."""
         if super().update(step):
             return True
-        if step < min(self._until, self.ctx.total_steps - 1) or self.at_target_density:
+        last = self.schedule.last_update
+        if ((last is not None and step <= last) or step < min(self._until, self.ctx.total_steps - 1)
+                or self.at_target_density):
             return False
         for t in self.sparse_tensors:
             if t.active > t.target:
