@@ -83,7 +83,15 @@ def test_lth_logs_the_trained_model_and_trains_every_round_in_full(schedule: str
 
 def test_gradient_clipping_sees_the_masked_gradient(synthetic_root: Path, tmp_path: Path, monkeypatch):
     """Item 3: the norm clipped is that of the gradients that update weights (masked), so
-    active weights are not clipped harder because of gradients of removed ones."""
+    active weights are not clipped harder because of gradients of removed ones. Item 6 on
+    the same run: the loop wraps the model for DDP before building the sparsifier, as
+    sparse/build.py and docs/sparse.md say."""
+    import vidsparse.training.loop as loop
+
+    order = []
+    for name in ("data_parallel", "build_sparsifier"):
+        real = getattr(loop, name)
+        monkeypatch.setattr(loop, name, lambda *a, _real=real, _name=name, **k: (order.append(_name), _real(*a, **k))[1])
     clip = torch.nn.utils.clip_grad_norm_
     dense_grad_at_zero_weights = []
 
@@ -100,6 +108,7 @@ def test_gradient_clipping_sees_the_masked_gradient(synthetic_root: Path, tmp_pa
                            "--set", "optim.grad_clip=0.1")
     assert main(args) == 0
     assert dense_grad_at_zero_weights and set(dense_grad_at_zero_weights) == {0}
+    assert order == ["data_parallel", "build_sparsifier"]
 
 
 def test_granet_and_mest_with_defaults_on_a_one_epoch_run(synthetic_root: Path, tmp_path: Path, capsys):
