@@ -19,13 +19,14 @@ from PIL import Image
 
 import corruptions
 from vidsparse.core.io import atomic_write
-from vidsparse.data.image.io import open_rgb8
+from vidsparse.data.image.datasets import ResizeCrop
+from vidsparse.data.image.io import PUBLISHED_JPEG_QUALITY, read_rgb
 from vidsparse.data.image.readers import CIFAR, annotation_rows, cifar_batch, cifar_folder, class_tree
 from vidsparse.errors import UserError
 from vidsparse.generation.config import JobConfig, Summary
 from vidsparse.generation.manifest import Manifest, failure_row, output_row, sha256_file, sha256_tree
 
-JPEG_QUALITY = 85  # ImageNet-C / Tiny-ImageNet-C
+JPEG_QUALITY = PUBLISHED_JPEG_QUALITY  # ImageNet-C / Tiny-ImageNet-C
 
 
 @dataclass(frozen=True)
@@ -135,17 +136,10 @@ def image_folders(dataset: str, root: Path) -> tuple[Path, dict[str, list[Path]]
 
 
 def _load_image(path: Path, center_crop: int | None) -> torch.Tensor:
-    """uint8 [3, H, W]; ImageNet-C's preprocessing with ``center_crop``: PIL bilinear resize of the short
-    side to 256, centre crop. Not ``data.image.datasets.fit`` (torch, antialiased, to the crop size):
-    the published sets were made with PIL, and the JPEGs must match them."""
-    image = open_rgb8(path)
-    if center_crop:
-        scale = 256 / min(image.size)
-        image = image.resize((max(center_crop, round(image.width * scale)),
-                              max(center_crop, round(image.height * scale))), Image.BILINEAR)
-        left, top = (image.width - center_crop) // 2, (image.height - center_crop) // 2
-        image = image.crop((left, top, left + center_crop, top + center_crop))
-    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
+    """uint8 [3, H, W]; ImageNet-C's preprocessing with ``center_crop``: short side to 256, centre crop
+    (``ResizeCrop``, the same step the on-the-fly evaluation and ImageNet's test transform take)."""
+    image = read_rgb(path)
+    return ResizeCrop(256, center_crop)(image) if center_crop else image
 
 
 def _jpeg_name(name: str) -> str:
