@@ -153,10 +153,15 @@ def corrupt_folder(task: FolderTask) -> list[dict[str, Any]]:
     try:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        info = None
+        info, unreadable = None, []
         for path, name in task.images:
+            try:
+                image = _load_image(path, task.center_crop)
+            except Exception:  # truncated or not an image: left out and counted, as train and eval do
+                unreadable.append(name)
+                continue
             corrupted, info = corruptions.apply_with_info(
-                _load_image(path, task.center_crop), task.name, task.severity, seed=task.seed,
+                image, task.name, task.severity, seed=task.seed,
                 preset=task.preset, variant=task.variant, video_id=f"{task.label}/{name}",
             )
             Image.fromarray(corrupted.permute(1, 2, 0).numpy()).save(tmp / _jpeg_name(name), quality=JPEG_QUALITY)
@@ -164,7 +169,7 @@ def corrupt_folder(task: FolderTask) -> list[dict[str, Any]]:
             shutil.rmtree(target)
         os.replace(tmp, target)
         row = output_row(task.source, task.output, info, sha256_tree(target))
-        row.update(images=len(task.images))
+        row.update(images=len(task.images) - len(unreadable), **({"unreadable": unreadable} if unreadable else {}))
         return [row]
     except Exception as err:
         return [failure_row(task.source, task.output, err)]
