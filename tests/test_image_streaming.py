@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 import corruptions
-from image_formats import ODDITIES, crop, photo, photo_tree, reference_rgb, size_of, truncated_jpeg, write_oddity
+from image_formats import ODDITIES, crop, photo, photo_tree, reference_rgb, truncated_jpeg, write_oddity
 from vidsparse.cli import main
 from vidsparse.data.image.datasets import FileImages, ResizeCrop
 from vidsparse.data.image.io import PUBLISHED_JPEG_QUALITY, jpeg_roundtrip, read_rgb
@@ -69,8 +69,10 @@ def test_imagenet_folders_train_and_evaluate_end_to_end(tmp_path: Path, capsys):
     row = next(csv.DictReader((run / "metrics.csv").open()))
     assert int(row["skipped"]) == 2  # the truncated JPEG of train and of val; nothing else
 
-    clean = _eval(run)["clean"]  # the validation images stream from disk: no common size needed
+    first = _eval(run, "--fourier", "--radii", "0,8", "--attack", "fgsm", "--eps", "2/255")
+    clean = first["clean"]  # the validation images stream from disk: no common size needed
     assert clean["n"] == readable == 14 and clean["skipped"] == 1
+    assert first["fourier"]["n"] == readable and len(first["adversarial"]["fgsm"]) == 1
     assert clean["top1"] == pytest.approx(float(row["test_top1"]), abs=1e-6)  # same pixels as training's test set
 
     cells = ["--corruptions", "gaussian_noise,brightness", "--severities", "3"]
