@@ -29,7 +29,7 @@ def test_odd_files_decode_as_torchvision_loads_them(tmp_path: Path):
     assert read_rgb(tmp_path / "exif_rotated.JPEG").shape == (3, 44, 60)  # stored pixels: EXIF not applied
     assert read_rgb(tmp_path / "deep16.png").max() > 200  # 16-bit keeps its range (not clipped to white)
     cmyk = read_rgb(tmp_path / "cmyk.JPEG").float()
-    assert (cmyk - torch.from_numpy(np.asarray(picture)).permute(2, 0, 1)).abs().mean() < 12  # a real colour photo
+    assert (cmyk - torch.from_numpy(np.array(picture)).permute(2, 0, 1)).abs().mean() < 12  # a real colour photo
     with pytest.raises(OSError):
         read_rgb(truncated_jpeg(tmp_path / "cut.JPEG", picture))
 

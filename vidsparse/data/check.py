@@ -157,6 +157,11 @@ def is_avi_without_index(path: Path) -> bool:
         return b"indx" not in header_list
 
 
+EXIF_ORIENTATION = 0x0112
+FORMATS_OF_SUFFIX = {".jpeg": ("JPEG", "MPO"), ".jpg": ("JPEG", "MPO"), ".png": ("PNG",), ".bmp": ("BMP",),
+                     ".webp": ("WEBP",)}  # what Pillow calls the content each file name promises
+
+
 def check_image(path: Path, clip_span: int = 0, backend: str = "auto", verify_reads: int = 0) -> FileReport:
     """Decode to 8-bit RGB as the image datasets do (the clip arguments keep one checker signature)."""
     try:
@@ -175,11 +180,6 @@ def check_image(path: Path, clip_span: int = 0, backend: str = "auto", verify_re
         ("named_as_other", bool(kind) and kind not in FORMATS_OF_SUFFIX.get(path.suffix.lower(), (kind,))),
     ) if applies]
     return FileReport(path, notes=tuple(notes))
-
-
-EXIF_ORIENTATION = 0x0112
-FORMATS_OF_SUFFIX = {".jpeg": ("JPEG", "MPO"), ".jpg": ("JPEG", "MPO"), ".png": ("PNG",), ".bmp": ("BMP",),
-                     ".webp": ("WEBP",)}  # what Pillow calls the content each file name promises
 
 
 # file suffix -> its checker
