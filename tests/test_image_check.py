@@ -140,3 +140,16 @@ def test_no_dataset_at_all_is_one_line(tmp_path: Path, capsys):
     (tmp_path / "notes.txt").write_text("x")
     assert main(["data", "check", "--data-root", str(tmp_path)]) == 2
     assert "no video or image files, CIFAR batches or -C .npy stacks under" in capsys.readouterr().err
+
+
+def test_a_cifar10_c_written_by_corrupt_checks_clean_until_a_file_loses_a_row(tmp_path: Path, capsys):
+    _cifar10(tmp_path / "cifar")
+    out = tmp_path / "CIFAR-10-C"
+    assert main(["corrupt", "--dataset", "cifar10", "--data-root", str(tmp_path / "cifar"), "--out", str(out),
+                 "--corruptions", "gaussian_noise,brightness", "--severities", "1-5"]) == 0
+    code, report = _check(out, capsys)
+    assert code == 0, report  # the two files it was asked for (manifest.jsonl), not the 19 published
+    assert "2 corruption files, 2 of them uint8 [30, 32, 32, 3]" in report and "6 labels tiled 5 times" in report
+    np.save(out / "brightness.npy", np.load(out / "brightness.npy")[:-1])
+    code, report = _check(out, capsys)
+    assert code == 1 and "PROBLEM brightness.npy: 29 rows, expected 5 severities x 6 = 30" in report

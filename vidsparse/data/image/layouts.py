@@ -19,7 +19,8 @@ import numpy as np
 
 import corruptions
 from corruptions.presets import all_names
-from vidsparse.data.corrupted import stacked_severities
+from vidsparse.core.io import read_jsonl
+from vidsparse.data.corrupted import FAILURES, manifest_rows, stacked_severities
 from vidsparse.data.image.readers import CIFAR, CifarLayout, _unpickle, annotation_rows, image_files
 from vidsparse.errors import UserError, first_line
 
@@ -105,7 +106,10 @@ def _check_cifar_c(root: Path) -> LayoutReport | None:
         return None
     report = LayoutReport("CIFAR-C style .npy stacks", root)
     labels = np.load(root / "labels.npy", mmap_mode="r")
-    expected = corruptions.names("cifar-c")  # the 19 files of the published sets
+    rows = manifest_rows(root)[0] + read_jsonl(root / FAILURES)[0]  # a 'vidsparse corrupt' set: what it was asked for
+    written = [str(r["output"])[: -len(".npy")] for r in rows
+               if isinstance(r, dict) and str(r.get("output", "")).endswith(".npy")]
+    expected = list(dict.fromkeys(written)) or corruptions.names("cifar-c")  # else the 19 published files
     absent = [c for c in expected if not (root / f"{c}.npy").is_file()]
     if absent:
         report.problems.append(f"corruption files missing: {_examples([f'{c}.npy' for c in absent])}")
