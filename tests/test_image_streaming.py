@@ -84,6 +84,7 @@ def test_imagenet_folders_train_and_evaluate_end_to_end(tmp_path: Path, capsys):
     assert main(["corrupt", "--dataset", "imagenet", "--data-root", str(root), "--out", str(c_root), *cells]) == 0
     written = sorted(c_root.glob("gaussian_noise/3/*/*.JPEG"))
     assert len(written) == readable and {Image.open(p).size for p in written} == {(224, 224)}
+    assert main(["eval", "--run", str(run), "--published-jpeg", "--corrupted-root", str(c_root)]) == 2
     (run / "eval.json").unlink()  # results with the same settings would be reused
     stored = _eval(run, "--corrupted-root", str(c_root), *cells)
     assert stored["clean"]["n"] == readable

@@ -44,6 +44,9 @@ def evaluate_image_run(ctx: Context) -> None:
         raise UserError(f"the test split of {cfg.data.dataset} at {cfg.data.root} holds no image")
     ctx.classes = ctx.classes or test.classes
     jpeg = PUBLISHED_JPEG_QUALITY if req.published_jpeg else 0
+    if jpeg and dataset.writer != "folder":
+        raise UserError(f"--published-jpeg reproduces JPEG -C files (ImageNet-C, Tiny-ImageNet-C); {cfg.data.dataset}'s "
+                        "corrupted sets are not JPEG files")
     if jpeg and req.corrupted_root is not None:
         raise UserError("--published-jpeg re-encodes images corrupted on the fly; a --corrupted-root set is read "
                         "as it is")
