@@ -422,6 +422,8 @@ def test_image_run_through_the_eval_command(image_model, tmp_path: Path, monkeyp
     assert main(args) == 0
     fly = json.loads((run / "eval.json").read_text())
     assert fly["clean"]["n"] == 12 and fly["corruptions"]["saturate"]["2"]["source"] == "on-the-fly"
+    assert main(args + ["--published-jpeg"]) == 2  # its corrupted sets are not JPEG folders
+    assert "--published-jpeg reproduces JPEG -C files" in capsys.readouterr().err
     npy = write_cifar_c(tmp_path / "cifar-c", images, labels, ["gaussian_noise"])  # saturate absent
     (run / "eval.json").unlink()
     assert main(args + ["--corrupted-root", str(npy)]) == 0
