@@ -19,9 +19,10 @@ from PIL import Image
 
 import corruptions
 from vidsparse.core.io import atomic_write
-from vidsparse.data.image.datasets import ResizeCrop
+from vidsparse.data.image.datasets import Prepare
 from vidsparse.data.image.io import PUBLISHED_JPEG_QUALITY, read_rgb
 from vidsparse.data.image.readers import CIFAR, annotation_rows, cifar_batch, cifar_folder, class_tree
+from vidsparse.data.registry import get_dataset
 from vidsparse.errors import UserError
 from vidsparse.generation.config import JobConfig, Summary
 from vidsparse.generation.manifest import Manifest, failure_row, output_row, sha256_file, sha256_tree
@@ -62,7 +63,7 @@ class FolderTask:
     out: Path
     variant: str
     seed: int
-    center_crop: int | None  # ImageNet-C: resize short side to 256, centre-crop 224
+    prepare: Prepare | None  # the dataset's test preparation (ImageNet-C: ResizeCrop(256, 224)) before corrupting
 
     size = 1  # outputs this task writes (for the progress bar)
 
@@ -135,13 +136,6 @@ def image_folders(dataset: str, root: Path) -> tuple[Path, dict[str, list[Path]]
     return base, {k: sorted(v) for k, v in sorted(classes.items())}
 
 
-def _load_image(path: Path, center_crop: int | None) -> torch.Tensor:
-    """uint8 [3, H, W]; ImageNet-C's preprocessing with ``center_crop``: short side to 256, centre crop
-    (``ResizeCrop``, the same step the on-the-fly evaluation and ImageNet's test transform take)."""
-    image = read_rgb(path)
-    return ResizeCrop(256, center_crop)(image) if center_crop else image
-
-
 def _jpeg_name(name: str) -> str:
     stem, suffix = os.path.splitext(name)
     return name if suffix.lower() in (".jpeg", ".jpg") else f"{stem}.JPEG"
@@ -156,7 +150,8 @@ def corrupt_folder(task: FolderTask) -> list[dict[str, Any]]:
         info, unreadable = None, []
         for path, name in task.images:
             try:
-                image = _load_image(path, task.center_crop)
+                image = read_rgb(path)
+                image = task.prepare(image) if task.prepare is not None else image
             except Exception:  # truncated or not an image: left out and counted, as train and eval do
                 unreadable.append(name)
                 continue
@@ -206,7 +201,7 @@ def folder_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[F
             kept[name], left = files[:left], left - len(files[:left])
         classes = kept
     summary.inputs = sum(len(v) for v in classes.values())
-    crop = 224 if cfg.dataset == "imagenet" else None
+    prepare = get_dataset(cfg.dataset).test_prepare  # what the on-the-fly evaluation does first
     tasks = []
     for sel in cfg.corruptions:
         for severity in cfg.severities:
@@ -219,5 +214,5 @@ def folder_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[F
                 images = tuple((p, p.name) for p in files)
                 source = (base / name).relative_to(cfg.data_root).as_posix()
                 tasks.append(FolderTask(source, name, images, sel.name, sel.preset, severity, output, cfg.out,
-                                        cfg.variant, cfg.seed, crop))
+                                        cfg.variant, cfg.seed, prepare))
     return tasks

@@ -3,9 +3,10 @@
 A split is an ``ImageSplit``: ``ImageArrays`` (the whole split in memory, as CIFAR pickles and
 the digits come, and as -C ``.npy`` stacks are read) or ``FileImages`` (one file per image, read
 on demand: a split of files is never loaded whole, whatever its size); the readers that make
-them are in ``vidsparse.data.image.readers``. ``ImageDataset`` turns either into ``(tensor [C, H, W], label, index)`` samples, with augmentation drawn from a
-generator seeded by (epoch seed, index) exactly like the video datasets, so a run is
-reproducible with any number of workers. Files of any mode become 8-bit RGB
+them are in ``vidsparse.data.image.readers``. ``ImageDataset`` turns either into
+``(tensor [C, H, W], label, index)`` samples, with augmentation drawn from a generator seeded by
+(epoch seed, index) exactly like the video datasets, so a run is reproducible with any number of
+workers. Files of any mode become 8-bit RGB
 (``vidsparse.data.image.io``); an unreadable or rejected image gives None, which
 ``collate_skipping`` drops and counts. Test images go through the dataset's preparation
 (``ResizeCrop`` for ImageNet: 256, centre 224) and ``ImageTransform`` (``fit``: short side to the
