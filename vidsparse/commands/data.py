@@ -22,7 +22,9 @@ def register(subparsers) -> None:
         description="Read every video and image under --data-root as training would and report, per problem "
                     "kind, the files that are skipped and counted, and the files used with an adjustment "
                     "(looped, downscaled, ...), the reader each video gets, and whether random reads equal a "
-                    "decode from the start. Exit code 1 if any file would be skipped or a read was inexact. "
+                    "decode from the start. An image dataset layout at --data-root is also checked as a whole: CIFAR "
+                    "python batches, CIFAR-10-C/100-C .npy stacks, Tiny-ImageNet's val annotations, -C folder trees. "
+                    "Exit code 1 if any file would be skipped, a read was inexact or a layout has a problem. "
                     "Policies: docs/input-policies.md.")
     check.add_argument("--data-root", required=True, metavar="PATH")
     check.add_argument("--backend", default="auto", choices=["auto", "decord", "pyav"])
