@@ -47,7 +47,7 @@ def _images(preset: str, options: Options) -> list[np.ndarray]:
 
 
 def _ours(image: np.ndarray, preset: str, name: str, severity: int, seed: int = 0) -> np.ndarray:
-    tensor = torch.from_numpy(image).permute(2, 0, 1).contiguous()
+    tensor = torch.tensor(image).permute(2, 0, 1).contiguous()
     return corruptions.apply(tensor, name, severity, preset=preset, seed=seed).permute(1, 2, 0).numpy()
 
 
@@ -100,7 +100,7 @@ def _stat_gap(ours: np.ndarray, reference: np.ndarray, image: np.ndarray) -> flo
 
 def _our_samples(image: np.ndarray, preset: str, name: str, severity: int, samples: int) -> np.ndarray:
     """``samples`` fresh draws: the image repeated as a clip (each frame draws its own)."""
-    clip = torch.from_numpy(image).permute(2, 0, 1)[None].expand(samples, -1, -1, -1).contiguous()
+    clip = torch.tensor(image).permute(2, 0, 1)[None].expand(samples, -1, -1, -1).contiguous()
     out = corruptions.apply(clip, name, severity, preset=preset, seed=severity)
     return out.permute(0, 2, 3, 1).numpy()
 
@@ -155,7 +155,7 @@ def hard_coded_random(options: Options) -> list[Row]:
 
 
 def _reference_twin(image: np.ndarray, severity: int, samples: int) -> np.ndarray:
-    clip = torch.from_numpy(image).permute(2, 0, 1)[None].expand(samples, -1, -1, -1).contiguous()
+    clip = torch.tensor(image).permute(2, 0, 1)[None].expand(samples, -1, -1, -1).contiguous()
     out = corruptions.apply(clip, "glass_blur", severity, preset="imagenet-c", variant="reference", seed=severity)
     return out.permute(0, 2, 3, 1).numpy()
 

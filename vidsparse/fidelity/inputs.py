@@ -56,7 +56,7 @@ def plan_of(output: torch.Tensor) -> list[int]:
 
 def as_float(image: np.ndarray) -> torch.Tensor:
     """H x W x 3 uint8 -> [1, 3, H, W] in [0, 1], the corruption functions' input."""
-    return torch.from_numpy(image).permute(2, 0, 1).float()[None] / 255
+    return torch.tensor(image).permute(2, 0, 1).float()[None] / 255
 
 
 def as_uint8(x: torch.Tensor) -> np.ndarray:

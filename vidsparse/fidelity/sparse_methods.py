@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidsparse.core.tables import format_table
-from vidsparse.sparse.config import SparseConfig
+from vidsparse.sparse.config import DEFAULT_UPDATE_EVERY, SparseConfig, resolve_defaults
 from vidsparse.sparse.sparsifier import METHODS
 
 
@@ -28,11 +28,12 @@ FACTS = (
     Fact("set", "drop_fraction", "0.3", "0.3 (zeta)", "Mocanu et al. 2018; dcmocanu/sparse-evolutionary-artificial-neural-networks"),
     Fact("set", "grow", "random", "random", "Mocanu et al. 2018"),
     Fact("set", "update_unit", "epochs", "epochs", "Mocanu et al. 2018",
-         "steps with a run-length-scaled interval, so short runs still update; update_unit=epochs gives the paper's"),
+         "RigL's step interval for every DST method, shortened in short runs; update_unit=epochs gives the paper's"),
     Fact("set", "set_signed_drop", "-", "True (drops among positive and negative weights separately)",
          "SET reference code", "plain magnitude is the shared drop rule of the DST-vs-dense study; option kept"),
     Fact("rigl", "drop_fraction", "0.3", "0.3", "Evci et al. 2020; google-research/rigl"),
     Fact("rigl", "drop_schedule", "cosine", "cosine", "Evci et al. 2020"),
+    Fact("rigl", "update_every", "100 steps", "100", "Evci et al. 2020"),
     Fact("rigl", "update_end", "0.75", "0.75", "Evci et al. 2020"),
     Fact("rigl", "grow", "gradient", "gradient", "Evci et al. 2020"),
     Fact("rigl", "regrow_momentum", "zero", "zero", "google-research/rigl"),
@@ -40,25 +41,37 @@ FACTS = (
     Fact("mest", "grow", "random", "random", "Yuan et al. 2021; boone891214/MEST"),
     Fact("mest", "mest_lambda", "> 0", "0 in the released scripts", "boone891214/MEST",
          "the released scripts' value"),
-    Fact("mest", "mest_extra_density", "soft bound", "lower/upper bound schedule", "boone891214/MEST"),
+    Fact("mest", "mest_schedule", "soft memory bound", "bounds (prune-to / grow-to stepping down by epoch)",
+         "boone891214/MEST", "linear decay of the extra density; mest_schedule=bounds is the scripts' EM&S"),
     Fact("granet", "initial_density", "0.8 (from dense in some settings)", "0.8", "Liu et al. 2021; VITA-Group/GraNet"),
     Fact("granet", "grow", "gradient", "gradient", "Liu et al. 2021"),
+    Fact("lth", "lth_schedule", "imp (each round the full schedule)", "imp", "Frankle & Carbin 2019"),
     Fact("lth", "rewind_epoch", "0 (init) / early epoch", "0", "Frankle & Carbin 2019"),
     Fact("snip", "snip_batches", "1", "1", "Lee et al. 2019"),
 )
 
 
 def our_default(method: str, option: str) -> Any:
+    """The value a run of ``method`` with no options uses (auto intervals as their long-run value)."""
     if option == "grow":
         return getattr(METHODS[method], "default_grow", "-")
-    return getattr(SparseConfig(), option)
+    if option == "update_every":
+        return getattr(SparseConfig(), option) or DEFAULT_UPDATE_EVERY
+    return getattr(resolve_defaults(SparseConfig(method=method)), option)
+
+
+def _same(ours: str, theirs: str) -> bool:
+    try:
+        return float(ours) == float(theirs)
+    except ValueError:
+        return ours.lower() == theirs.lower()
 
 
 def sparse_method_rows() -> str:
     body = []
     for fact in FACTS:
         ours = str(our_default(fact.method, fact.option))
-        same = ours.lower() in (fact.paper.lower(), fact.code.lower()) or ours.lower() in fact.code.lower().split()
+        same = any(_same(ours, word) for text in (fact.paper, fact.code) for word in [text, *text.split()])
         body.append([fact.method, fact.option, ours, fact.paper, fact.code, fact.source,
                      "matches" if same else f"differs: {fact.why or 'see docs/sparse.md'}"])
     return format_table(["method", "option", "ours", "paper", "authors' code", "source", "status"], body)
