@@ -31,6 +31,14 @@ class Row:
     deliberate: str = ""  # reason for a deliberate difference ("" = we follow the reference)
     variant: str = "fixed"
     note: str = ""
+    # per severity: the same statistic between two independent runs of the reference itself;
+    # a random comparison is within when its gap is at most max(tolerance, 1.5 x this)
+    noise_floor: tuple[float, ...] = ()
+
+    def _bound(self, severity_index: int) -> float:
+        if self.noise_floor:
+            return max(self.tolerance, 1.5 * self.noise_floor[severity_index])
+        return self.tolerance
 
     @property
     def within(self) -> bool:
@@ -38,7 +46,7 @@ class Row:
             return all(v >= self.tolerance for v in self.values)
         if self.rule == "falls":
             return all(b - a <= self.tolerance for a, b in zip(self.values, self.values[1:]))
-        return all(v <= self.tolerance for v in self.values)
+        return all(v <= self._bound(i) for i, v in enumerate(self.values))
 
     @property
     def criterion(self) -> str:
@@ -46,6 +54,9 @@ class Row:
             return "-"
         if self.rule == "falls":
             return f"each severity at least as damaging (within {self.tolerance:g} {self.unit})"
+        if self.noise_floor:
+            floors = "/".join(f"{1.5 * n:.3g}" for n in self.noise_floor)
+            return f"<= max({self.tolerance:g}, 1.5 x the reference's own run-to-run gap: {floors})"
         return f"{'>=' if self.rule == 'at least' else '<='} {self.tolerance:g}"
 
     @property
