@@ -4,8 +4,14 @@ RUN_DIR/tracking.json remembers which backends the run logs to, each backend's r
 MLflow), the last step committed (made durable by a checkpoint) and the evaluation numbers
 already sent. Rewinding backends (CSV, TensorBoard) get scalars at once and drop what follows the
 checkpoint on resume; committing backends (W&B, MLflow) get them at ``commit``, which the loop
-calls just before it writes last.pt. A resumed run drops scalars at or below the committed step
-for them, so even a kill between the commit and last.pt sends no step twice.
+calls just before it writes last.pt.
+
+A resumed run redoes the steps after its checkpoint, and the checkpoint's own step may get more
+tags (a checkpoint taken after an epoch's last batch is followed by the epoch's row at the same
+step). So duplicates are judged per (step, tag): a rewinding backend skips the tags it already
+holds at the checkpoint's step (scalars.csv says which); a committing backend skips everything
+before the committed step and the tags already committed at it. Even a kill between a commit
+and its last.pt sends nothing twice.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ class TrackingState:
     backends: list[str] = field(default_factory=list)
     run_ids: dict[str, str] = field(default_factory=dict)
     committed_step: int = -1
+    committed_tags: list[str] = field(default_factory=list)  # the tags already committed at committed_step
     eval_sent: Scalars = field(default_factory=dict)
 
     @classmethod
@@ -53,6 +60,8 @@ class RunTracker:
                 self.state.run_ids[name] = backend.run_id
         self.state.backends = [b.name for b in self.backends]
         self._pending: list[tuple[int, Scalars]] = []
+        self.resume_step = resume_step
+        self._held_at_resume = set(read_tags_at(self.files.scalars, resume_step)) if resume_step is not None else set()
         flat = flatten(params)
         for backend in self.backends:
             backend.log_params(flat)
@@ -60,10 +69,16 @@ class RunTracker:
 
     def log(self, step: int, scalars: Scalars) -> None:
         """Scalars at a global step: to rewinding backends now, to committing ones at ``commit``."""
+        fresh = scalars
+        if step == self.resume_step:
+            fresh = {k: v for k, v in scalars.items() if k not in self._held_at_resume}
         for backend in self.backends:
-            if backend.rewinds:
-                backend.log_scalars(step, scalars)
-        if step > self.state.committed_step:
+            if backend.rewinds and fresh:
+                backend.log_scalars(step, fresh)
+        state = self.state
+        if step == state.committed_step:
+            scalars = {k: v for k, v in scalars.items() if k not in state.committed_tags}
+        if step >= state.committed_step and scalars:
             self._pending.append((step, dict(scalars)))
 
     def commit(self, step: int) -> None:
@@ -78,13 +93,22 @@ class RunTracker:
                 for s in sorted(merged):
                     backend.log_scalars(s, merged[s])
             backend.flush()
-        self.state.committed_step = max(self.state.committed_step, step)
-        self.state.save(self.files.tracking)
+        state = self.state
+        if step > state.committed_step:
+            state.committed_step, state.committed_tags = step, []
+        state.committed_tags = sorted(set(state.committed_tags).union(*(v for s, v in ready if s == step)))
+        state.save(self.files.tracking)
 
     def close(self) -> None:
         for backend in self.backends:
             backend.close()
         self.backends = []
+
+
+def read_tags_at(path: Path, step: int) -> list[str]:
+    """The tags scalars.csv holds at one step."""
+    series = csv_log.read_scalars(path) if path.is_file() else {}
+    return [tag for tag, points in series.items() if any(s == step for s, _ in points)]
 
 
 def attach_eval(run_dir: Path, data: dict[str, Any]) -> list[str]:
