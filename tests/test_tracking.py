@@ -143,6 +143,22 @@ def test_mlflow_file_store_holds_config_metrics_and_eval(tracked):
     assert logged.data.metrics["eval/summary/mpc"] == pytest.approx(data["summary"]["mpc"])
 
 
+def test_mlflow_resume_keeps_logged_params_and_tags_changed_ones(tmp_path):
+    """MLflow refuses to change a logged parameter; a resume with more epochs must not fail."""
+    pytest.importorskip("mlflow")
+    from vidsparse.tracking.mlflow_log import MlflowBackend
+
+    first = MlflowBackend(TrackedRun(tmp_path, "run", None, None))
+    first.log_params({"train.epochs": 1, "optim.lr": 0.1})
+    first.close()
+    again = MlflowBackend(TrackedRun(tmp_path, "run", 3, first.run_id))
+    again.log_params({"train.epochs": 2, "optim.lr": 0.1, "train.log": "mlflow"})
+    logged = again._client.get_run(first.run_id).data
+    again.close()
+    assert logged.params == {"train.epochs": "1", "optim.lr": "0.1", "train.log": "mlflow"}
+    assert logged.tags["resumed.train.epochs"] == "2" and "resumed.optim.lr" not in logged.tags
+
+
 def wandb_records(path: Path):
     """The protobuf records of a W&B ``.wandb`` file (a LevelDB-style log of 32 KiB blocks, each
     record a 7-byte header: CRC, length, type FULL/FIRST/MIDDLE/LAST)."""
