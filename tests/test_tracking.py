@@ -251,6 +251,18 @@ def test_committing_backend_gets_each_step_and_tag_once_across_kills(tmp_path, m
     assert series["epoch/acc"] == [(3, 0.5)]
 
 
+def test_a_tracker_that_fails_to_open_is_one_line(tmp_path, monkeypatch):
+    class Broken(Recorder):
+        name = "broken"
+
+        def __init__(self, run: TrackedRun) -> None:
+            raise ConnectionError("no route to host\nlong details")
+
+    monkeypatch.setitem(BACKENDS, "broken", Broken)
+    with pytest.raises(UserError, match="^--log broken: could not open the run's broken log: no route to host$"):
+        RunTracker(tmp_path, "broken", {}, None)
+
+
 def test_eval_scalars_flatten_eval_json():
     data = {"clean": {"top1": 0.5, "top5": 0.9, "n": 8, "views": "1x1"},
             "corruptions": {"fog": {"3": {"top1": 0.25, "top5": 0.75, "n": 8}}},

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vidsparse.core.io import atomic_write_json
+from vidsparse.errors import UserError, first_line
 from vidsparse.run_dir import RunDir
 from vidsparse.tracking.base import BACKENDS, Backend, Scalars, TrackedRun, eval_scalars, flatten, parse_backends
 from vidsparse.tracking import csv_log, mlflow_log, tensorboard_log, wandb_log  # noqa: F401  (registers them)
@@ -54,7 +55,11 @@ class RunTracker:
         self.backends: list[Backend] = []
         for name in parse_backends(spec):
             run = TrackedRun(Path(run_dir), Path(run_dir).resolve().name, resume_step, self.state.run_ids.get(name))
-            backend = BACKENDS[name](run)
+            try:
+                backend = BACKENDS[name](run)
+            except Exception as err:  # a tracker's own failure (no network, bad URI): one line, others closed
+                self.close()
+                raise UserError(f"--log {name}: could not open the run's {name} log: {first_line(err)}") from err
             self.backends.append(backend)
             if backend.run_id:
                 self.state.run_ids[name] = backend.run_id
