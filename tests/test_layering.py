@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("vidsparse.data", "vidsparse.models", "vidsparse.sparse", "vidsparse.tracking"),  # datasets, networks, the sparse engine, trackers
     ("vidsparse.evaluation",),
     ("vidsparse.training",),
-    ("vidsparse.generation", "vidsparse.reporting"),
+    ("vidsparse.generation", "vidsparse.reporting", "vidsparse.fidelity"),
     ("vidsparse.workflows",),
     ("vidsparse.commands", "vidsparse.cli"),
 ]

@@ -19,7 +19,7 @@ from vidsparse.core.device import default_workers
 from vidsparse.core.io import atomic_write_text
 from vidsparse.errors import UserError, first_line
 from vidsparse.run_dir import RunDir
-from vidsparse.sparse.config import SparseConfig
+from vidsparse.sparse.config import SparseConfig, resolve_defaults
 
 
 @dataclass
@@ -105,7 +105,7 @@ class RunConfig:
     def run_name(self) -> str:
         name = f"{self.data.dataset}-{self.model.name}-{self.sparse.method}"
         if self.sparse.method != "dense":
-            name += f"-s{self.sparse.sparsity:g}"
+            name += f"-s{resolve_defaults(self.sparse).sparsity:g}"
         if self.train.seed:
             name += f"-seed{self.train.seed}"
         return name
@@ -134,7 +134,13 @@ def valid_keys(obj: Any, prefix: str = "") -> list[str]:
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Convert a YAML/CLI value to the field's declared type, with a one-line error."""
+    """Convert a YAML/CLI value to the field's declared type, with a one-line error.
+    ``X | None`` fields (a default that depends on other keys) take null or an X."""
+    args = getattr(annotation, "__args__", ())
+    if type(None) in args:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none")):
+            return None
+        annotation = next(a for a in args if a is not type(None))
     kind = annotation if isinstance(annotation, type) else str(annotation)
     try:
         if kind is bool or kind == "bool":
@@ -262,6 +268,7 @@ def build_config(
     given = {*_dotted_keys(file_values), *flag_values, *(key for key, _ in set_values)}
     if "data.workers" not in given:  # a recipe's wish (or the default), capped by the CPUs available
         cfg.data.workers = default_workers(cfg.data.workers)
+    resolve_defaults(cfg.sparse)  # e.g. a sparse method's default sparsity (run names show it)
     check_values(cfg)
     return cfg
 
@@ -288,6 +295,7 @@ def check_values(cfg: RunConfig) -> None:
 def config_from_dict(values: Mapping[str, Any]) -> RunConfig:
     cfg = RunConfig()
     merge_mapping(cfg, values)
+    resolve_defaults(cfg.sparse)
     return cfg
 
 

@@ -64,6 +64,9 @@ def register(subparsers) -> None:
                        help="one random draw per video instead of per frame")
     group.add_argument("--corrupted-root", metavar="PATH",
                        help="read a set made by 'vidsparse corrupt' instead of corrupting on the fly")
+    group.add_argument("--published-jpeg", action="store_true",
+                       help="image runs, on the fly: save each corrupted image as JPEG (quality 85) and decode it "
+                            "before the model sees it, as the published ImageNet-C / Tiny-ImageNet-C files are")
     group.add_argument("--baseline", metavar="RUN_DIR", help="evaluated run whose errors normalise CE/mCE")
     group = parser.add_argument_group("frequency analysis")
     group.add_argument("--fourier", action="store_true", help="accuracy under low-/high-pass filtering")
@@ -114,6 +117,7 @@ def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
         corruptions=args.corruptions, severities=args.severities, preset=args.preset, variant=args.variant,
         seed=args.seed, coherent=args.coherent,
         corrupted_root=Path(args.corrupted_root) if args.corrupted_root else None,
+        published_jpeg=args.published_jpeg,
         baseline=Path(args.baseline) if args.baseline else None, fourier=args.fourier, radii=args.radii,
         batch_size=args.batch_size, workers=args.workers,
         attack=AttackSpec(args.attack, args.eps, args.steps, args.step_size, args.attack_restarts, args.seed)

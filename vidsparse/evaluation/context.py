@@ -41,6 +41,7 @@ class EvalRequest:
     seed: int = 0
     coherent: bool | None = None
     corrupted_root: Path | None = None  # a set made by 'vidsparse corrupt'; None = on the fly
+    published_jpeg: bool = False  # images on the fly: JPEG-save each corrupted image as the published -C files
     baseline: Path | None = None  # a run whose errors normalise CE
     fourier: bool = False
     radii: list[float] | None = None

@@ -108,10 +108,20 @@ class Sparsifier:
         self.last_update: TopologyUpdate | None = None
         self._refresh()
         self._hook = optimizer.register_step_post_hook(self._remask_after_optimizer_step)
+        # Ranks that drew different masks (a per-rank seed, weights that differ at build
+        # time) are caught here, before the first step, not only at the first update.
+        assert_masks_identical(self)
 
     @property
     def sparsity(self) -> float:
         return self.cfg.sparsity if self.uses_sparsity else 0.0
+
+    @classmethod
+    def training_epochs(cls, cfg: SparseConfig, epochs: int) -> tuple[int, int]:
+        """(epochs the run trains in all, epochs per learning-rate schedule) for a run asked
+        to train `epochs`: one schedule over the run, except methods that repeat training
+        (LTH's iterative magnitude pruning restarts it every round)."""
+        return epochs, epochs
 
     # ----- what methods override -------------------------------------------------------
     def check(self) -> None:
@@ -168,10 +178,16 @@ class Sparsifier:
         self.step = step
 
     def on_epoch_end(self, epoch: int) -> dict[str, float]:
-        """Metrics for metrics.csv; `epoch` is the 0-based index of the epoch just finished."""
+        """Metrics for metrics.csv of the model the epoch trained, then the method's
+        epoch-end mask changes (an LTH round's prune and rewind), so the loop evaluates
+        before calling this; `epoch` is the 0-based index of the epoch just finished."""
+        metrics = self._epoch_metrics()
         self.epoch_end(epoch)
         self._refresh()
         assert_masks_identical(self)
+        return metrics
+
+    def _epoch_metrics(self) -> dict[str, float]:
         stats, self.epoch_stats = self.epoch_stats, EpochStats()
         total = self.density_totals()
         metrics = {"density": total["density"], "mask_changed": float(stats.changed),

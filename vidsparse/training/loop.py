@@ -43,7 +43,7 @@ from vidsparse.errors import UserError, did_you_mean
 from vidsparse.evaluation.accuracy import evaluate
 from vidsparse.models import get_model_entry, load_pretrained, model_from_config
 from vidsparse.run_dir import RunDir
-from vidsparse.sparse import SparseContext, Sparsifier, build_sparsifier, list_methods
+from vidsparse.sparse import SparseContext, Sparsifier, build_sparsifier, list_methods, training_epochs
 from vidsparse.sparse.config import validate
 from vidsparse.sparse.density import DISTRIBUTIONS
 from vidsparse.tracking import parse_backends
@@ -130,6 +130,7 @@ class TrainingJob:
     scaler: torch.amp.GradScaler
     criterion: nn.Module
     sparsifier: Sparsifier
+    epochs: int  # epochs in all: --epochs, times the rounds of LTH/IMP (sparse.training_epochs)
     metrics: MetricsLog = field(default_factory=lambda: MetricsLog(None))
     tracking: TrainTracking = field(default_factory=lambda: TrainTracking(None))
     step: int = 0
@@ -182,7 +183,7 @@ class TrainingJob:
         cfg, bundle = self.cfg, self.bundle
         processes = f", {self.world.size} processes x batch {cfg.train.batch_size}" if self.world.is_distributed else ""
         self.log(f"training {cfg.model.name} ({cfg.sparse.method}) on {cfg.data.dataset}: {len(bundle.train)} "
-                 f"train / {len(bundle.test)} test samples, {len(bundle.classes)} classes, {cfg.train.epochs} "
+                 f"train / {len(bundle.test)} test samples, {len(bundle.classes)} classes, {self.epochs} "
                  f"epochs on {self.device}{processes}")
         return epoch, progress
 
@@ -190,7 +191,7 @@ class TrainingJob:
     def run(self, start_epoch: int, progress: EpochProgress) -> None:
         """Train the remaining epochs; SIGINT/SIGTERM end it at the next step boundary."""
         with StopSignals() as stop:
-            for epoch in range(start_epoch, self.cfg.train.epochs):
+            for epoch in range(start_epoch, self.epochs):
                 started = time.time()
                 self.train_epoch(epoch, progress, stop)
                 self.end_epoch(epoch, progress, started)
@@ -201,7 +202,7 @@ class TrainingJob:
         every = cfg.train.checkpoint_every_steps
         self.model.train()
         loader = train_loader(self.bundle, cfg, epoch, device, world, skip_batches=progress.batches)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False,
                    disable=None if world.is_main else True,
                    initial=progress.batches, total=progress.batches + len(loader))
         for clips, labels, _, bad in bar:
@@ -230,9 +231,9 @@ class TrainingJob:
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
-        if self.cfg.optim.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
         sparsifier.before_step(self.step)  # checks masks identical across ranks after an update
+        if self.cfg.optim.grad_clip > 0:  # after masking: the norm of the gradients that update weights
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         sparsifier.after_step(self.step)
@@ -250,9 +251,10 @@ class TrainingJob:
         cfg, world = self.cfg, self.world
         row = epoch_row(epoch, progress, world, self.device)
         row["lr"] = self.optimizer.param_groups[0]["lr"]
-        row.update(self.sparsifier.on_epoch_end(epoch))
         improved = False
-        if (epoch + 1) % cfg.train.eval_every == 0 or epoch + 1 == cfg.train.epochs:
+        # The model this epoch trained is evaluated (and saved as best.pt) before the
+        # sparsifier's epoch end, which may prune and rewind it (an LTH round's end).
+        if (epoch + 1) % cfg.train.eval_every == 0 or epoch + 1 == self.epochs:
             broadcast_buffers(self.model, world)
             acc = evaluate(self.model, self.bundle.test, self.bundle.classes, self.device,
                            cfg.train.eval_batch_size, cfg.data.workers, progress=world.is_main, desc="test")
@@ -261,11 +263,14 @@ class TrainingJob:
             # best.pt only from the final topology (GMP/GraNet/LTH/MEST pass through denser stages)
             improved = acc.top1 > self.best_top1 and self.sparsifier.at_target_density
             self.best_top1 = acc.top1 if improved else self.best_top1
+        if improved:  # every rank agrees (same accuracy), so the collective inside is safe
+            best = self.checkpoint(epoch + 1, EpochProgress())
+            if world.is_main:
+                save_checkpoint(self.files.best, best)
+        row.update(self.sparsifier.on_epoch_end(epoch))
         state = self.checkpoint(epoch + 1, EpochProgress())
         row["time_s"] = time.time() - started
         if world.is_main:
-            if improved:
-                save_checkpoint(self.files.best, state)
             self.metrics.append(row)  # before last.pt: a run is complete once last.pt says so
             self.tracking.epoch(self.step, row)
             self.tracking.commit(self.step)
@@ -333,8 +338,9 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
         load_pretrained(model, cfg.model.pretrained, log=log)
     optimizer = make_optimizer(model, cfg.optim)
     per_epoch = steps_per_epoch(per_rank_items(len(bundle.train), world), cfg.train.batch_size)
-    total_steps = per_epoch * cfg.train.epochs
-    scheduler = make_scheduler(optimizer, cfg.optim, total_steps, per_epoch)
+    epochs, cycle_epochs = training_epochs(cfg.sparse, cfg.train.epochs)
+    total_steps = per_epoch * epochs
+    scheduler = make_scheduler(optimizer, cfg.optim, total_steps, per_epoch, per_epoch * cycle_epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp and device.type == "cuda")
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
 
@@ -348,9 +354,12 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
     if example is None:
         raise UserError("no decodable training video: check the dataset with 'vidsparse data check'")
     cfg.sparse.seed = cfg.sparse.seed or cfg.train.seed
+    # DDP first: its constructor copies rank 0's weights to every rank, so the masks are
+    # drawn from the same weights everywhere (the sparsifier checks they came out identical).
+    net = data_parallel(model, world, device)
     sparsifier = build_sparsifier(
         cfg.sparse, model, optimizer,
-        SparseContext(total_steps=total_steps, steps_per_epoch=per_epoch, epochs=cfg.train.epochs,
+        SparseContext(total_steps=total_steps, steps_per_epoch=per_epoch, epochs=epochs,
                       example_input=example[0][:1], loss_fn=criterion, batches=batches,
                       run_dir=run_dir, log=log),
     )
@@ -358,8 +367,8 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
         # Weights and masks are drawn above, alike on every rank; from here on each rank draws
         # its own dropout / drop-path masks, as one process would for its larger batch.
         seed_everything(cfg.train.seed * 1_000 + world.rank)
-    return TrainingJob(cfg, world, device, log, bundle, model, data_parallel(model, world, device), optimizer,
-                       scheduler, scaler, criterion, sparsifier)
+    return TrainingJob(cfg, world, device, log, bundle, model, net, optimizer,
+                       scheduler, scaler, criterion, sparsifier, epochs)
 
 
 def run_dir_problem(run_dir: Path, resume: bool) -> str | None:
