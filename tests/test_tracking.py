@@ -279,6 +279,8 @@ def test_log_names_are_checked_before_training(monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(UserError, match=r"^--log mlflow needs the 'mlflow' package: pip install 'vidsparse\[mlflow\]'$"):
         parse_backends("mlflow")
+    with pytest.raises(UserError, match=r"^--log tensorboard needs the 'tensorboard' package: pip install tensorboard$"):
+        parse_backends("tensorboard")
 
 
 def test_a_missing_extra_is_one_line_from_the_cli(synthetic_root, tmp_path, monkeypatch, capsys):

@@ -39,7 +39,7 @@ class Backend(ABC):
 
     name: ClassVar[str] = ""
     module: ClassVar[str] = ""  # the Python package it needs ("" = none beyond the defaults)
-    extra: ClassVar[str] = ""  # pip extra that installs it
+    extra: ClassVar[str] = ""  # the vidsparse extra that installs it ("" = a default dependency)
     rewinds: ClassVar[bool] = True  # see the module docstring
     logs_eval: ClassVar[bool] = True  # False: evaluation results are already on disk in its format
     run_id: str | None = None  # set by backends whose runs have an id to reopen
@@ -98,8 +98,8 @@ def parse_backends(spec: str) -> list[str]:
     for name in names:
         backend = BACKENDS[name]
         if backend.module and importlib.util.find_spec(backend.module) is None:
-            raise UserError(f"--log {name} needs the {backend.module!r} package: "
-                            f"pip install 'vidsparse[{backend.extra}]'")
+            how = f"pip install 'vidsparse[{backend.extra}]'" if backend.extra else f"pip install {backend.module}"
+            raise UserError(f"--log {name} needs the {backend.module!r} package: {how}")
     return names
 
 

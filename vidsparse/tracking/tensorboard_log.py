@@ -27,8 +27,7 @@ def _writer(logdir, purge_step: int | None):
 @register_backend
 class TensorBoardBackend(Backend):
     name = "tensorboard"
-    module = "tensorboard"
-    extra = "tensorboard"
+    module = "tensorboard"  # a default dependency: missing only in a broken install
 
     def __init__(self, run: TrackedRun) -> None:
         self.logdir = RunDir(run.run_dir).tensorboard
