@@ -90,6 +90,8 @@ class TrainConfig:
     eval_every: int = 1
     deterministic: bool = False  # deterministic kernels: bit-repeatable runs, possibly slower on CUDA
     checkpoint_every_steps: int = 0  # also save last.pt every N optimizer steps (0 = at epoch ends only)
+    log: str = "csv"  # trackers, comma-separated: csv (always), tensorboard, wandb, mlflow
+    log_every: int = 10  # optimizer steps between loss / LR / throughput points
 
 
 @dataclass
@@ -286,6 +288,8 @@ def check_values(cfg: RunConfig) -> None:
     if cfg.train.checkpoint_every_steps < 0:
         raise UserError(f"train.checkpoint_every_steps={cfg.train.checkpoint_every_steps} must be >= 0 "
                         "(0 = checkpoint at epoch ends only)")
+    if cfg.train.log_every < 1:
+        raise UserError(f"train.log_every={cfg.train.log_every} must be >= 1 (optimizer steps between logged points)")
 
 
 def config_from_dict(values: Mapping[str, Any]) -> RunConfig:

@@ -10,6 +10,9 @@ A run directory is what ``vidsparse train`` makes and every later command reads 
     eval.json, eval.csv   every evaluation result, with the settings that made it
     fourier.png           radius-accuracy curves (``vidsparse eval --fourier``)
     .eval-partial*.jsonl  predictions of an unfinished evaluation (one per rank)
+    scalars.csv           every tracked scalar, one row per (step, tag) (``--log``, always)
+    tracking.json         which trackers the run logs to, their run ids, the last committed step
+    tensorboard/, wandb/, mlruns/  the TensorBoard, W&B (offline) and MLflow logs (``--log``)
 
 No other module spells these names. It sits just above ``core`` (below ``config``, which reads
 and writes ``config.yaml`` through it), so every layer may use it.
@@ -37,6 +40,11 @@ class RunDir:
     FOURIER = "fourier.png"
     PARTIAL = ".eval-partial.jsonl"
     PARTIAL_GLOB = ".eval-partial*"
+    SCALARS = "scalars.csv"
+    TRACKING = "tracking.json"
+    TENSORBOARD = "tensorboard"
+    MLRUNS = "mlruns"
+    WANDB = "wandb"  # W&B names this folder itself under the directory it is given
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -70,6 +78,26 @@ class RunDir:
         return self.path / self.FOURIER
 
     # ----- checkpoints -------------------------------------------------------------------
+    @property
+    def scalars(self) -> Path:
+        return self.path / self.SCALARS
+
+    @property
+    def tracking(self) -> Path:
+        return self.path / self.TRACKING
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / self.TENSORBOARD
+
+    @property
+    def mlruns(self) -> Path:
+        return self.path / self.MLRUNS
+
+    @property
+    def wandb(self) -> Path:
+        return self.path / self.WANDB
+
     def checkpoint(self, name: str) -> Path:
         """``best`` or ``last`` -> its .pt file."""
         if name not in CHECKPOINTS:

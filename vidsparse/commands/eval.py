@@ -110,6 +110,7 @@ def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
     from vidsparse.evaluation.run import EvalRequest, family_map, run_eval
     from vidsparse.reporting import plots
     from vidsparse.run_dir import RunDir
+    from vidsparse.tracking import attach_eval
 
     request = EvalRequest(
         run_dir=Path(args.run), views=parse_views(args.views), checkpoint=args.checkpoint, device=device,
@@ -130,4 +131,7 @@ def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
     if speak:
         print(format_results(results.data, family_map(results.corruptions)))
         print(f"wrote {results.path} and {RunDir(request.run_dir).eval_csv}")
+        tracked = attach_eval(request.run_dir, results.data)  # the trackers the run was trained with
+        if tracked:
+            print(f"added the results to the run's {', '.join(tracked)} log")
     return 0

@@ -34,6 +34,7 @@ FLAG_KEYS = {
     "device": "train.device",
     "out": "train.out",
     "checkpoint_every": "train.checkpoint_every_steps",
+    "log": "train.log",
 }
 
 
@@ -102,6 +103,9 @@ def register(subparsers) -> None:
                         help="continue the run in --out from last.pt (mid-epoch if it was saved there)")
     parser.add_argument("--checkpoint-every", type=int, metavar="STEPS",
                         help="also save last.pt every STEPS optimizer steps (default: at epoch ends only)")
+    parser.add_argument("--log", metavar="BACKENDS",
+                        help="experiment trackers, comma-separated: csv (always: scalars.csv), tensorboard, wandb, "
+                             "mlflow (default: csv; --set train.log_every=N steps between points)")
     parser.add_argument("--download", action="store_true",
                         help="cifar10/cifar100: download the dataset into --data-root first if it is missing")
     parser.set_defaults(func=run)

@@ -60,6 +60,14 @@ class EpochStats:
     dense_train_flops: float = 0.0
 
 
+@dataclass(frozen=True)
+class TopologyUpdate:
+    """The last mask change made in ``before_step`` (for experiment tracking)."""
+
+    step: int  # the ``before_step`` argument: the update precedes optimizer step step + 1
+    changed: int  # weights whose mask flipped in it (dropped + grown)
+
+
 class Sparsifier:
     """Base class; on its own it keeps every weight dense and never changes anything."""
 
@@ -97,6 +105,7 @@ class Sparsifier:
         self.epoch_stats = EpochStats()
         self.initialize()
         self.epoch_stats = EpochStats()  # the initial masks are not "changes"
+        self.last_update: TopologyUpdate | None = None
         self._refresh()
         self._hook = optimizer.register_step_post_hook(self._remask_after_optimizer_step)
         # Ranks that drew different masks (a per-rank seed, weights that differ at build
@@ -133,6 +142,10 @@ class Sparsifier:
     def epoch_end(self, epoch: int) -> None:
         """Per-epoch mask changes (LTH rounds)."""
 
+    def drop_fraction_at(self, step: int) -> float | None:
+        """The fraction of active weights an update at ``step`` swaps (None: the method swaps none)."""
+        return None
+
     def extra_state(self) -> dict[str, Any]:
         return {}
 
@@ -143,9 +156,11 @@ class Sparsifier:
     def before_step(self, step: int) -> None:
         """After backward (and unscale/clipping), before optimizer.step()."""
         self.step = step
+        changed = self.epoch_stats.changed
         updated = self.update(step)
         if updated:
             self.epoch_stats.updates += 1
+            self.last_update = TopologyUpdate(step, self.epoch_stats.changed - changed)
             if self.cfg.broadcast_masks:
                 broadcast_masks(self)
                 self._apply_masks()

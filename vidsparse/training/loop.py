@@ -12,7 +12,7 @@ A checkpoint records the position inside the epoch (batches done, running sums),
 killed at any point continues from its last checkpoint to the same final numbers.
 
 Seeds, optimizer, LR schedule and the epoch's loader come from ``training.setup``; metrics.csv
-is ``training.metrics_log``.
+is ``training.metrics_log``; what goes to TensorBoard / W&B / MLflow (``--log``) is ``training.track``.
 """
 
 from __future__ import annotations
@@ -46,9 +46,11 @@ from vidsparse.run_dir import RunDir
 from vidsparse.sparse import SparseContext, Sparsifier, build_sparsifier, list_methods, training_epochs
 from vidsparse.sparse.config import validate
 from vidsparse.sparse.density import DISTRIBUTIONS
+from vidsparse.tracking import parse_backends
 from vidsparse.training.metrics_log import MetricsLog
 from vidsparse.training.setup import (OPTIMIZERS, make_optimizer, make_scheduler, per_rank_items, seed_everything,
                                       steps_per_epoch, train_loader, use_deterministic_kernels)
+from vidsparse.training.track import TrainTracking
 
 # -------------------------------------------------------------------------------------------
 # the run
@@ -72,6 +74,7 @@ def check_names(cfg: RunConfig) -> None:
     if cfg.optim.name not in OPTIMIZERS:
         raise did_you_mean(cfg.optim.name, list(OPTIMIZERS), "optimizer")
     check_values(cfg)
+    parse_backends(cfg.train.log)
 
 
 def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = print,
@@ -89,7 +92,10 @@ def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = pri
     with process_group(device) as (world, device):
         job = build_job(cfg, resume, log if world.is_main else _quiet, prepare, world, device)
         start_epoch, progress = job.restore() if resume else job.start()
-        job.run(start_epoch, progress)
+        try:
+            job.run(start_epoch, progress)
+        finally:
+            job.tracking.close()
         return job.result()
 
 
@@ -126,6 +132,7 @@ class TrainingJob:
     sparsifier: Sparsifier
     epochs: int  # epochs in all: --epochs, times the rounds of LTH/IMP (sparse.training_epochs)
     metrics: MetricsLog = field(default_factory=lambda: MetricsLog(None))
+    tracking: TrainTracking = field(default_factory=lambda: TrainTracking(None))
     step: int = 0
     best_top1: float = -1.0
 
@@ -147,7 +154,7 @@ class TrainingJob:
             save_config(self.cfg, self.files.config)
             atomic_write_json(self.files.sparsity, self.sparsifier.report())
         self.log(self.sparsifier.format_report())
-        return self._begin(0, EpochProgress())
+        return self._begin(0, EpochProgress(), resumed=False)
 
     def restore(self) -> tuple[int, EpochProgress]:
         """Continue from last.pt (or last.prev.pt), mid-epoch if it was saved there."""
@@ -166,11 +173,13 @@ class TrainingJob:
         epoch, self.step, self.best_top1 = state["epoch"], state["step"], state["best_top1"]
         where = f"in epoch {epoch + 1} after {progress.batches} batches" if progress.batches else f"at epoch {epoch}"
         self.log(f"resumed {self.run_dir} {where} (step {self.step})")
-        return self._begin(epoch, progress)
+        return self._begin(epoch, progress, resumed=True)
 
-    def _begin(self, epoch: int, progress: EpochProgress) -> tuple[int, EpochProgress]:
+    def _begin(self, epoch: int, progress: EpochProgress, resumed: bool) -> tuple[int, EpochProgress]:
         if self.world.is_main:
             self.metrics = MetricsLog.load(self.files.metrics, epoch)
+            self.tracking = TrainTracking.open(self.cfg, self.run_dir, self.step if resumed else None,
+                                               self.world.size, self.sparsifier)
         cfg, bundle = self.cfg, self.bundle
         processes = f", {self.world.size} processes x batch {cfg.train.batch_size}" if self.world.is_distributed else ""
         self.log(f"training {cfg.model.name} ({cfg.sparse.method}) on {cfg.data.dataset}: {len(bundle.train)} "
@@ -228,11 +237,14 @@ class TrainingJob:
         scaler.step(optimizer)
         scaler.update()
         sparsifier.after_step(self.step)
+        lr = optimizer.param_groups[0]["lr"]  # the rate this step used
         self.scheduler.step()
         self.step += 1
-        progress.loss_sum += float(loss.detach()) * labels.numel()
+        loss_value = float(loss.detach())
+        progress.loss_sum += loss_value * labels.numel()
         progress.correct += int((logits.argmax(-1) == labels).sum())
         progress.seen += labels.numel()
+        self.tracking.after_step(self.step, loss_value, labels.numel(), lr, sparsifier)
 
     def end_epoch(self, epoch: int, progress: EpochProgress, started: float) -> None:
         """Metrics, evaluation, best.pt and last.pt of a finished epoch."""
@@ -260,6 +272,8 @@ class TrainingJob:
         row["time_s"] = time.time() - started
         if world.is_main:
             self.metrics.append(row)  # before last.pt: a run is complete once last.pt says so
+            self.tracking.epoch(self.step, row)
+            self.tracking.commit(self.step)
             save_checkpoint(self.last_path, state, keep_previous=True)
         self.log(_epoch_line(row))
 
@@ -280,6 +294,7 @@ class TrainingJob:
     def save_last(self, epoch: int, progress: EpochProgress) -> None:
         state = self.checkpoint(epoch, progress)
         if self.world.is_main:
+            self.tracking.commit(self.step)
             save_checkpoint(self.last_path, state, keep_previous=True)
 
     def interrupt(self, signum: int, epoch: int, progress: EpochProgress) -> NoReturn:

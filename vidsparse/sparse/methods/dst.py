@@ -59,13 +59,15 @@ class DynamicSparsifier(Sparsifier):
             # inf/NaN, so this update is skipped rather than growing on garbage.
             self.ctx.log(f"sparse: step {step}: non-finite gradients, topology update skipped")
             return False
-        alpha = drop_fraction(step, self.cfg.drop_fraction, self.schedule.update_end,
-                              self.cfg.drop_schedule)
+        alpha = self.drop_fraction_at(step)
         for t in self.sparse_tensors:
             count = self.count_after_update(t, step)
             if count < t.numel or t.active < t.numel:
                 self.drop_and_grow(t, alpha, count)
         return True
+
+    def drop_fraction_at(self, step: int) -> float:
+        return drop_fraction(step, self.cfg.drop_fraction, self.schedule.update_end, self.cfg.drop_schedule)
 
     def _gradients_finite(self) -> bool:
         """One sum per gradient (inf and NaN propagate), much cheaper than isfinite()."""
