@@ -11,6 +11,9 @@ A run directory is what ``vidsparse train`` makes and every later command reads 
     fourier.png           radius-accuracy curves (``vidsparse eval --fourier``)
     .eval-partial*.jsonl  predictions of an unfinished evaluation (one per rank)
 
+An export folder (``vidsparse export``) is a run directory of its own kind: config.yaml,
+eval.json, ``model.safetensors`` (the "exported" checkpoint) and a ``README.md`` model card.
+
 No other module spells these names. It sits just above ``core`` (below ``config``, which reads
 and writes ``config.yaml`` through it), so every layer may use it.
 """
@@ -24,6 +27,7 @@ from vidsparse.core.checkpoint import previous_path
 from vidsparse.errors import UserError
 
 CHECKPOINTS = ("best", "last")
+EXPORTED = "exported"  # the checkpoint of an export folder: model.safetensors
 
 
 class RunDir:
@@ -37,6 +41,8 @@ class RunDir:
     FOURIER = "fourier.png"
     PARTIAL = ".eval-partial.jsonl"
     PARTIAL_GLOB = ".eval-partial*"
+    EXPORTED_WEIGHTS = "model.safetensors"
+    MODEL_CARD = "README.md"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -69,6 +75,14 @@ class RunDir:
     def fourier(self) -> Path:
         return self.path / self.FOURIER
 
+    @property
+    def exported(self) -> Path:
+        return self.path / self.EXPORTED_WEIGHTS
+
+    @property
+    def model_card(self) -> Path:
+        return self.path / self.MODEL_CARD
+
     # ----- checkpoints -------------------------------------------------------------------
     def checkpoint(self, name: str) -> Path:
         """``best`` or ``last`` -> its .pt file."""
@@ -93,6 +107,10 @@ class RunDir:
         (a run stopped before reaching its target density has no best.pt)."""
         if not self.path.is_dir():
             raise UserError(f"run directory not found: {self.path}")
+        if wanted == EXPORTED:
+            if self.exported.is_file():
+                return EXPORTED, self.exported
+            raise UserError(f"no {self.EXPORTED_WEIGHTS} in {self.path}; make it with 'vidsparse export RUN_DIR --out DIR'")
         for name in (wanted, "last") if wanted == "best" else (wanted,):
             if self.checkpoint(name).is_file():
                 return name, self.checkpoint(name)
