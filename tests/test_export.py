@@ -96,3 +96,26 @@ def test_eval_weights_without_export_is_one_line(tmp_path, capsys):
     assert main(["eval", "--weights", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "model.safetensors" in err
+
+
+def test_export_of_an_unevaluated_dense_run(tmp_path, capsys):
+    """No masks, no eval.json: every masked-layer-free tensor stored as is, the card says so."""
+    from vidsparse.config import RunConfig, save_config
+    from vidsparse.core.checkpoint import save_checkpoint
+    from vidsparse.models import create_model
+
+    run = tmp_path / "dense"
+    run.mkdir()
+    cfg = RunConfig()
+    cfg.model.name, cfg.model.width, cfg.sparse.method = "r3d_small", 4, "dense"
+    save_config(cfg, run / "config.yaml")
+    state = create_model("r3d_small", 3, width=4).state_dict()
+    save_checkpoint(run / "last.pt", {"model": state, "classes": ["a", "b", "c"], "epoch": 2, "sparsifier": {}})
+    assert main(["export", str(run), "--out", str(tmp_path / "out")]) == 0
+    assert "(dense)" in capsys.readouterr().out
+    weights, masks, info = load_packed(tmp_path / "out" / "model.safetensors")
+    assert not masks and info["checkpoint"] == "last" and info["classes"] == ["a", "b", "c"]
+    assert all(torch.equal(weights[k], v) for k, v in state.items())
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "Dense: no masks." in card and "Not evaluated yet" in card and "model-index" not in card
+    assert not (tmp_path / "out" / "eval.json").exists()

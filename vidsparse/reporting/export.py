@@ -96,6 +96,8 @@ def _front_matter(cfg, results: dict, density: float | None) -> dict:
 def _accuracy_table(results: dict) -> list[str]:
     clean = results.get("clean") or {}
     grid = results.get("corruptions") or {}
+    if not clean and not grid:
+        return ["Not evaluated yet: `vidsparse eval --weights DIR --corruptions all` measures it."]
     lines = [f"Clean top-1: **{_pct(clean.get('top1'))}%** (top-5 {_pct(clean.get('top5'))}%, "
              f"{clean.get('n', '-')} samples, views {clean.get('views', '-')})."]
     if grid:
