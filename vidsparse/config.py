@@ -48,7 +48,7 @@ class DataConfig:
     test_crops: int = 1
     hflip: bool = False  # horizontal flip augmentation (off when direction is the label)
     workers: int = field(default_factory=lambda: default_workers(2))  # at most the CPUs available
-    backend: str = "auto"  # auto | decord | pyav
+    backend: str = "auto"  # auto | torchcodec | decord | pyav
     single_frame: bool = False  # feed one frame repeated clip_len times (temporal-information control)
     subset: str = ""  # train on a subset: el2n-top:F | el2n-bottom:F | random:F ("" = all samples)
     scores: str = ""  # el2n.json from 'vidsparse hardness' (needed by el2n-* subsets)

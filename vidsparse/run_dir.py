@@ -14,6 +14,9 @@ A run directory is what ``vidsparse train`` makes and every later command reads 
     tracking.json         which trackers the run logs to, their run ids, the last committed step
     tensorboard/, wandb/, mlruns/  the TensorBoard, W&B (offline) and MLflow logs (``--log``)
 
+An export folder (``vidsparse export``) is a run directory of its own kind: config.yaml,
+eval.json, ``model.safetensors`` (the "exported" checkpoint) and a ``README.md`` model card.
+
 No other module spells these names. It sits just above ``core`` (below ``config``, which reads
 and writes ``config.yaml`` through it), so every layer may use it.
 """
@@ -27,6 +30,7 @@ from vidsparse.core.checkpoint import previous_path
 from vidsparse.errors import UserError
 
 CHECKPOINTS = ("best", "last")
+EXPORTED = "exported"  # the checkpoint of an export folder: model.safetensors
 
 
 class RunDir:
@@ -45,6 +49,8 @@ class RunDir:
     TENSORBOARD = "tensorboard"
     MLRUNS = "mlruns"
     WANDB = "wandb"  # W&B names this folder itself under the directory it is given
+    EXPORTED_WEIGHTS = "model.safetensors"
+    MODEL_CARD = "README.md"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -76,6 +82,14 @@ class RunDir:
     @property
     def fourier(self) -> Path:
         return self.path / self.FOURIER
+
+    @property
+    def exported(self) -> Path:
+        return self.path / self.EXPORTED_WEIGHTS
+
+    @property
+    def model_card(self) -> Path:
+        return self.path / self.MODEL_CARD
 
     # ----- checkpoints -------------------------------------------------------------------
     @property
@@ -121,6 +135,10 @@ class RunDir:
         (a run stopped before reaching its target density has no best.pt)."""
         if not self.path.is_dir():
             raise UserError(f"run directory not found: {self.path}")
+        if wanted == EXPORTED:
+            if self.exported.is_file():
+                return EXPORTED, self.exported
+            raise UserError(f"no {self.EXPORTED_WEIGHTS} in {self.path}; make it with 'vidsparse export RUN_DIR --out DIR'")
         for name in (wanted, "last") if wanted == "best" else (wanted,):
             if self.checkpoint(name).is_file():
                 return name, self.checkpoint(name)

@@ -44,9 +44,13 @@ def _fraction(text: str) -> float:
 def register(subparsers) -> None:
     parser = subparsers.add_parser("eval", help="evaluate a trained run (clean, corrupted, frequency)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", "--run-dir", dest="run", required=True, metavar="RUN_DIR",
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", "--run-dir", dest="run", metavar="RUN_DIR",
                         help="run directory made by 'vidsparse train' (under torchrun spell it --run-dir: "
                              "torchrun takes --run for its own --run-path)")
+    source.add_argument("--weights", metavar="DIR",
+                        help="a folder made by 'vidsparse export' (model.safetensors + config.yaml); "
+                             "its eval.json receives the results")
     parser.add_argument("--views", metavar="CLIPSxCROPS", help="test views per video, e.g. 10x3 (default: the run's)")
     parser.add_argument("--checkpoint", choices=["best", "last"], default="best")
     parser.add_argument("--device", default="auto")
@@ -109,11 +113,12 @@ def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
     from vidsparse.evaluation.results import format_results
     from vidsparse.evaluation.run import EvalRequest, family_map, run_eval
     from vidsparse.reporting import plots
-    from vidsparse.run_dir import RunDir
+    from vidsparse.run_dir import EXPORTED, RunDir
     from vidsparse.tracking import attach_eval
 
     request = EvalRequest(
-        run_dir=Path(args.run), views=parse_views(args.views), checkpoint=args.checkpoint, device=device,
+        run_dir=Path(args.run or args.weights), views=parse_views(args.views),
+        checkpoint=EXPORTED if args.weights else args.checkpoint, device=device,
         corruptions=args.corruptions, severities=args.severities, preset=args.preset, variant=args.variant,
         seed=args.seed, coherent=args.coherent,
         corrupted_root=Path(args.corrupted_root) if args.corrupted_root else None,

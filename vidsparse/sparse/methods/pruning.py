@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from vidsparse.core.checkpoint import load_checkpoint
 from vidsparse.errors import UserError
 from vidsparse.run_dir import RunDir
 from vidsparse.sparse.distributed import is_distributed
@@ -85,8 +86,7 @@ def load_dense_weights(model: nn.Module, run_dir: Path) -> Path:
         raise UserError(f"no best.pt or last.pt in {run_dir}; --init-from must be the RUN_DIR "
                         f"of a finished dense run")
     device = next(model.parameters()).device
-    # Our own run checkpoint: it also holds optimizer and RNG state, which weights_only rejects.
-    checkpoint = torch.load(path, map_location=device, weights_only=False)
+    checkpoint = load_checkpoint(path, device)  # weights_only: a planted file cannot run code
     state = checkpoint.get("model") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise UserError(f"{path} has no 'model' weights; point --init-from at a vidsparse run")
