@@ -60,7 +60,11 @@ SAMPLING = Table(
     "(S) offline generator: keep every r-th frame and repeat it r times (same length); "
     "reference = on-the-fly code: keep every r-th frame without repeating (clip r times faster, shorter)",
 )
-REVERSE_SAMPLING = Table((2, 4, 8, 16, 32), "(S) sampling, then reversed in time; reference as for sampling")
+REVERSE_SAMPLING = Table(
+    (2, 4, 8, 16, 32),
+    "(S) offline generator: keep every r-th frame, reverse their order, then repeat each r times "
+    "(first T frames); reference = on-the-fly code: the kept frames reversed, not repeated",
+)
 JUMBLE = Table(
     (4, 8, 16, 32, 64),
     "(S) offline generator: shuffle frames inside consecutive segments of L frames",
@@ -80,11 +84,16 @@ FREEZE = Table(
 
 TRANSLATE = Table(
     (7, 15, 23, 31, 39),
-    "(S) offline generator: per-frame random crop offset, max shift in px for a 256 px short side "
-    "cropped to 224; reference = on-the-fly code: one offset per clip in [0, 8*severity) px",
+    "(S) offline generator: per-frame 224 px crop of the 256 px short side at a top-left offset "
+    "(dx, dy), each uniform in [0, 8*severity) px, i.e. up to this max offset; reference = "
+    "on-the-fly code: one offset per clip in [0, 8*severity) px",
     reference=(8, 16, 24, 32, 40),  # exclusive upper bound of the per-clip offset
 )
-ROTATE = Table((7, 13, 19, 25, 31), "(S) per-frame random integer angle in [-a, a] degrees (both codes agree)")
+ROTATE = Table(
+    (7, 13, 19, 25, 31),
+    "(S) on-the-fly code: per-frame random integer angle in [-(6s+1), 6s+1] degrees; the offline "
+    "generator uses [-6s, 6s] (6 12 18 24 30), one degree less; we follow the on-the-fly code",
+)
 STATIC_ROTATE = Table((7.5, 15, 30, 45, 90), "(S) one rotation angle in degrees for the whole clip")
 
 # --- codec (S): MPEG-2 / MPEG-4 part 2 re-encoding --------------------------------------------

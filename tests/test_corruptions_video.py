@@ -62,7 +62,8 @@ def apply_temporal(name: str, severity: int, variant: str = "fixed", seed: int =
 def test_sampling_repeats_every_rth_frame(severity):
     rate = TABLES["sampling"].values[severity - 1]
     assert apply_temporal("sampling", severity) == [i // rate * rate for i in range(T)]
-    assert apply_temporal("reverse_sampling", severity) == [i // rate * rate for i in range(T)][::-1]
+    kept = list(range(0, T, rate))[::-1]  # (S) offline generator: reverse the kept frames, then repeat
+    assert apply_temporal("reverse_sampling", severity) == [k for k in kept for _ in range(rate)][:T]
 
 
 @pytest.mark.parametrize("severity", SEVERITIES)
@@ -130,8 +131,11 @@ def test_temporal_plans_are_seeded(name):
 # camera
 
 
-@pytest.mark.parametrize("name", ["translate", "rotate", "static_rotate"])
+@pytest.mark.parametrize("name", ["rotate", "static_rotate"])
 def test_camera_damage_grows_with_severity(name):
+    # translate's offsets start at the top-left as (S)'s generator (0..8s-1 px), so its distance
+    # from the centred clean view does not grow with severity; its shake does
+    # (tests/test_corruptions_fidelity.py).
     clip = natural_clip(32, 48, 64)
     scores = [np.mean([psnr(clip, corruptions.apply(clip, name, s, preset="ucf101-p", seed=k)) for k in range(4)])
               for s in SEVERITIES]
