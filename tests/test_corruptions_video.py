@@ -269,12 +269,14 @@ def test_bit_errors_spare_parameter_sets_and_nal_headers():
 
 @pytest.mark.parametrize("name", ["bit_error", "packet_loss", "translate", "rotate", "h264_crf", "h265_crf"])
 def test_video_corruptions_are_bit_identical_for_a_seed(name):
-    # bit errors hit about one byte in 10,000: the clip must be large enough to be hit at all
-    clip = natural_clip(32, 112, 144) if name == "bit_error" else natural_clip(12, 48, 64)
+    # bit errors hit about one byte in 10,000, packet loss 6% of ~6 datagrams of 1,472 bytes: the
+    # clip must be large enough to be hit at all
+    clip = natural_clip(32, 112, 144) if name in ("bit_error", "packet_loss") else natural_clip(12, 48, 64)
     preset = CODEC_PRESET.get(name, "ucf101-p")
     severity = 5
     runs = [corruptions.apply(clip, name, severity, preset=preset, seed=11, video_id="v") for _ in range(2)]
     assert torch.equal(runs[0], runs[1])
     if name in ("bit_error", "packet_loss", "translate", "rotate"):  # the random ones
-        others = [corruptions.apply(clip, name, severity, preset=preset, seed=s, video_id="v") for s in (12, 13, 14)]
+        seeds = range(12, 20) if name == "packet_loss" else (12, 13, 14)  # most draws lose none of 5 datagrams
+        others = [corruptions.apply(clip, name, severity, preset=preset, seed=s, video_id="v") for s in seeds]
         assert any(not torch.equal(runs[0], o) for o in others)
