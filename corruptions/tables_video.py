@@ -77,7 +77,8 @@ BOX_JUMBLE = Table(
 )
 FREEZE = Table(
     (FreezeCount(0.4), FreezeCount(0.2), FreezeCount(0.1), FreezeCount(0.05, 2), FreezeCount(0.0, 1)),
-    "(S) k random anchor frames, each held until the next: k = .4T .2T .1T max(.05T, 2) 1",
+    "(S) k random anchor frames, each held until the next: k = .4T .2T .1T max(.05T, 2) 1 "
+    "(severity 5: 1 as the on-the-fly code; the offline generator uses max(.1T, 1))",
 )
 
 # --- camera (S) -------------------------------------------------------------------------------
@@ -120,7 +121,11 @@ BIT_ERROR = Table(
     (100_000, 50_000, 30_000, 20_000, 10_000),
     "(Y) FFmpeg 'noise' bitstream filter on the coded stream: about one byte in N damaged",
 )
-PACKET_LOSS = Table((1, 2, 3, 4, 6), "(Y) L % of the transport packets of the H.264 stream lost")
+PACKET_LOSS = Table(
+    (1, 2, 3, 4, 6),
+    "(Y) L % of the 1,472-byte UDP datagrams of the raw H.264 stream (libx264 defaults: CRF 23, "
+    "keyint 250) lost",
+)
 FRAME_RATE = Table((20, 16, 12, 9, 6), "(Y) re-encode (libx265) at a lower output frame rate, fps")
 
 TABLES: dict[str, Table] = {
