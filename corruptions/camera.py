@@ -23,14 +23,20 @@ from corruptions.registry import FRAME, SHARED
 CROP_FRACTION = 224 / 256  # (S): short side 256, crop 224
 
 
-def _warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+def _warp(x: torch.Tensor, theta: torch.Tensor, *, crisp_edges: bool = False) -> torch.Tensor:
     """Sample every frame of ``x`` [T, C, H, W] through its affine map ``theta`` [T, 2, 3].
 
     ``theta`` maps output to input positions in normalised coordinates ([-1, 1] across the
     frame, ``align_corners=False``), as ``torch.nn.functional.affine_grid`` expects.
+    ``crisp_edges``: a position inside the frame's extent samples the edge pixels (no black
+    bleeding into a window that touches the frame edge); only positions past it are black.
     """
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False).clamp(0, 1)
+    padding = "border" if crisp_edges else "zeros"
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False).clamp(0, 1)
+    if crisp_edges:
+        out = out * (grid.abs() <= 1).all(-1).unsqueeze(1).to(out.dtype)
+    return out
 
 
 def _shift_theta(shifts: torch.Tensor, height: int, width: int, zoom: float) -> torch.Tensor:
@@ -67,20 +73,26 @@ def _per_frame(draw: Callable[[int], torch.Tensor], num_frames: int, coherent: b
     return draw(num_frames)
 
 
-def translate(x: torch.Tensor, max_shift: int, generator: torch.Generator, *, coherent: bool = False) -> torch.Tensor:
-    """Camera shake: a 224/256 crop window moved by a random offset in [-m, m] px per frame.
+def translate(x: torch.Tensor, max_offset: int, generator: torch.Generator, *, coherent: bool = False) -> torch.Tensor:
+    """Camera shake as (S)'s offline generator: a 224/256 crop at a random top-left offset per frame.
 
-    m = max_shift * S / 256 for short side S. Small shakes stay inside the frame margin (as the
-    reference's 256 -> 224 crop); larger ones show black borders.
+    The generator crops 224 px out of a 256 px short side starting at (dx, dy), each uniform
+    in [0, 8 * severity) px, i.e. 0..``max_offset``. Here the window is 224/256 of each side,
+    its offset is drawn in those reference pixels and scaled by S / 256 for short side S, and
+    the window is resized back to H x W. The 32-px margin covers offsets up to 31, so
+    severities 1-4 never show a border; severity 5 (up to 39) can.
     """
     num_frames, _, height, width = x.shape
-    limit = round(max_shift * min(height, width) / 256)
+    scale = min(height, width) / 256
     offsets = _per_frame(
-        lambda n: torch.randint(-limit, limit + 1, (n, 2), generator=generator, device=generator.device),
+        lambda n: torch.randint(0, max_offset + 1, (n, 2), generator=generator, device=generator.device),
         num_frames,
         coherent,
     )
-    return _warp(x, _shift_theta(offsets.to(x.device).float(), height, width, CROP_FRACTION))
+    # window top-left at offset * scale px == centred window moved by that minus half the margin
+    margin = torch.tensor([height, width], dtype=torch.float32, device=x.device) * (1 - CROP_FRACTION) / 2
+    shifts = offsets.to(x.device).float() * scale - margin
+    return _warp(x, _shift_theta(shifts, height, width, CROP_FRACTION), crisp_edges=True)
 
 
 def translate_reference(

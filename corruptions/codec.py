@@ -1,7 +1,7 @@
 """Codec and transmission corruptions: re-encode, damage and decode a clip in memory (PyAV).
 
-No FFmpeg binary, no temporary files: frames go through PyAV codec contexts (and, for packet
-loss, an MPEG-TS muxer writing to ``io.BytesIO``). Encoders run single-threaded with fixed
+No FFmpeg binary, no temporary files: frames go through PyAV codec contexts (packet loss cuts
+the raw H.264 byte stream into UDP-sized datagrams in memory). Encoders run single-threaded with fixed
 settings so the same input always gives the same bytes; corrupted-data jobs parallelise over
 videos instead.
 
@@ -15,7 +15,6 @@ start), as a player freezes on the last picture. If nothing at all decodes, the 
 from __future__ import annotations
 
 import dataclasses
-import io
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Iterable
@@ -32,7 +31,8 @@ CARRIER_CRF = 18  # H.264 stream that bit errors / packet loss damage: visually 
 CARRIER_GOP_SECONDS = 2.0  # key frame interval of that stream, as in web/streaming video
 X265_DEFAULT_CRF = 28  # FFmpeg's libx265 default, also what (Y)'s frame_rate command encoded with
 MPEG_MAX_QSCALE = 31  # MPEG-2/MPEG-4 quantiser ceiling (FFmpeg clips -q:v to it)
-TS_PACKET = 188
+DATAGRAM = 1472  # bytes of raw H.264 per UDP datagram: FFmpeg udp:// default pkt_size (Y)
+STREAMED_CRF, STREAMED_KEYINT = 23, 250  # libx264 defaults: how (Y) codes the stream it sends
 MIN_SIDE = 16  # smallest frame side every encoder here accepts (libx265 rejects 8 px)
 
 
@@ -52,12 +52,13 @@ class Encoding:
 
 
 def x264(crf: int | None = None, **options: str) -> Encoding:
-    """libx264, preset medium, one thread, MB-tree off.
+    """libx264 with its defaults (preset medium, MB-tree on), as (Y)'s commands, on one thread.
 
-    MB-tree off: in the libx264 that PyAV bundles it reads uninitialised memory, which made
-    about 1 encode in 100-200 differ from run to run; without it encodes are bit-reproducible.
+    One thread is what makes encodes bit-reproducible (frame threads make rate-control
+    decisions depend on timing). MB-tree stays on, as in the reference: 1,070 encodes (6 frame
+    sizes, CRF 18-51, repeated and in shuffled order, in 5 processes) gave identical bytes.
     """
-    base = {"preset": "medium", "threads": "1", "x264-params": "mbtree=0"}
+    base = {"preset": "medium", "threads": "1"}
     if crf is not None:
         base["crf"] = str(crf)
     return Encoding("libx264", {**base, **options})
@@ -66,6 +67,11 @@ def x264(crf: int | None = None, **options: str) -> Encoding:
 def carrier(fps: float) -> Encoding:
     """The "source" H.264 stream stood in for by in-memory coding (see bit_error, packet_loss, ABR)."""
     return x264(CARRIER_CRF, g=str(max(1, round(CARRIER_GOP_SECONDS * fps))))
+
+
+def streamed(fps: float) -> Encoding:
+    """The H.264 stream (Y)'s packet-loss simulator sends: libx264 defaults (CRF 23, keyint 250)."""
+    return x264(STREAMED_CRF, g=str(STREAMED_KEYINT))
 
 
 def x265(crf: int | None = None) -> Encoding:
@@ -305,62 +311,59 @@ def bit_error(x, one_in: int, generator, *, coherent=False, fps: float = DEFAULT
     return _from_frames(decode(damaged, "h264", len(frames), frames.shape[1], frames.shape[2]), x)
 
 
-def _mux_transport_stream(frames: np.ndarray, fps: float) -> bytes:
-    """The carrier stream in MPEG-TS. The packets come from :func:`encode` and are only muxed
-    here: encoding through the container's own stream gave run-to-run different bytes."""
-    import av  # optional: PyAV (heavy); loaded by the codec corruptions alone
-
-    packets = encode(frames, carrier(fps), fps)
-    rate = Fraction(fps).limit_denominator(1001)
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mpegts") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for packet in packets:
-            packet.stream = stream
-            packet.time_base = 1 / rate
-            container.mux(packet)
-    return buffer.getvalue()
+def _nal_spans(data: bytes) -> list[tuple[int, int, int]]:
+    """(start, end, nal type) of every NAL unit of an Annex-B buffer; start = the NAL header byte."""
+    buf = np.frombuffer(data, np.uint8)
+    starts = (_start_code_positions(buf) + 3).tolist()
+    ends = [s - 3 for s in starts[1:]] + [len(buf)]
+    return [(s, e, int(buf[s]) & 0x1F) for s, e in zip(starts, ends) if s < len(buf)]
 
 
-def droppable_ts_packets(ts: np.ndarray) -> np.ndarray:
-    """Transport packets ([N, 188] bytes) that loss may hit: video payload, except key-frame starts.
+PARAMETER_SET_NAL_TYPES = frozenset({7, 8})  # SPS, PPS
 
-    Tables (PAT/PMT/SDT) and the first packet of each key frame (it carries the random-access
-    flag, the PES timestamps and SPS/PPS) are spared so the stream stays decodable.
+
+def lost_datagrams(stream: bytes, percent: float, generator: torch.Generator, size: int = DATAGRAM) -> np.ndarray:
+    """[ceil(len / size)] bool: which ``size``-byte datagrams of a raw H.264 stream are lost.
+
+    Each is lost with probability ``percent`` %, except those carrying a byte of an SPS or PPS:
+    without them nothing after decodes at all (the clip would have no frames to evaluate).
     """
-    pid = ((ts[:, 1].astype(np.int64) & 0x1F) << 8) | ts[:, 2]
-    video_pid = np.bincount(pid).argmax()
-    has_adaptation = ((ts[:, 3] >> 4) & 2) > 0
-    random_access = has_adaptation & (ts[:, 4] > 0) & ((ts[:, 5] & 0x40) > 0)
-    return (pid == video_pid) & ~random_access
+    count = -(-len(stream) // size)
+    spared = np.zeros(count, bool)
+    for start, end, nal_type in _nal_spans(stream):
+        if nal_type in PARAMETER_SET_NAL_TYPES:
+            spared[(start - 3) // size : (end - 1) // size + 1] = True
+    return _bernoulli(count, percent / 100, generator) & ~spared
 
 
 def packet_loss(x, percent: float, generator, *, coherent=False, fps: float = DEFAULT_FPS) -> torch.Tensor:
-    """Lose ``percent`` % of the 188-byte transport packets of an H.264 MPEG-TS stream.
+    """Lose ``percent`` % of the UDP datagrams of the clip streamed as raw H.264, as (Y)'s simulator.
 
-    Each droppable packet (see :func:`droppable_ts_packets`) is lost independently, as on a
-    lossy network; the MPEG-TS demuxer and the H.264 decoder then conceal what they can.
+    The reference re-encodes with libx264's defaults (CRF 23, key frame interval 250) and
+    streams the raw Annex-B byte stream over UDP through a lossy link; FFmpeg's ``udp://``
+    output cuts it into datagrams of 1,472 bytes, so one loss removes 1,472 consecutive bytes
+    wherever they fall (inside a picture, across two, through NAL headers). Here the stream
+    is cut the same way and each datagram lost independently (parameter sets spared: see
+    :func:`lost_datagrams`); the surviving bytes of each picture go to the decoder with that
+    picture's timestamp (what a receiver's parser does by splitting at picture boundaries),
+    and FFmpeg's H.264 decoder conceals what it can.
     """
     import av  # optional: PyAV (heavy); loaded by the codec corruptions alone
 
     frames = _to_frames(x)
-    ts = np.frombuffer(_mux_transport_stream(frames, fps), np.uint8).reshape(-1, TS_PACKET)
-    lost = droppable_ts_packets(ts) & _bernoulli(len(ts), percent / 100, generator)
-    container = av.open(io.BytesIO(ts[~lost].tobytes()), format="mpegts")
-    try:
-        stream = container.streams.video[0]
-        packets = list(container.demux(stream))
-        times = [p.pts for p in packets if p.pts is not None]
-        start = min(times) if times else 0
-        for packet in packets:  # PES timestamps -> frame indices, as decode() expects
-            if packet.pts is not None:
-                packet.pts = round(float((packet.pts - start) * stream.time_base) * fps)
-                packet.dts = None
-        packets = [p for p in packets if p.size]
-        return _from_frames(decode(packets, "h264", len(frames), frames.shape[1], frames.shape[2]), x)
-    finally:
-        container.close()
+    packets = encode(frames, streamed(fps), fps)
+    payloads = [bytes(p) for p in packets]
+    stream = b"".join(payloads)
+    keep = np.repeat(~lost_datagrams(stream, percent, generator), DATAGRAM)[: len(stream)]
+    received, offset = [], 0
+    for data, original in zip(payloads, packets):
+        survived = np.frombuffer(data, np.uint8)[keep[offset : offset + len(data)]]
+        offset += len(data)
+        if len(survived):
+            packet = av.Packet(survived.tobytes())
+            packet.pts, packet.dts = original.pts, original.dts
+            received.append(packet)
+    return _from_frames(decode(received, "h264", len(frames), frames.shape[1], frames.shape[2]), x)
 
 
 FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {

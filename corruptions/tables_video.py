@@ -60,7 +60,11 @@ SAMPLING = Table(
     "(S) offline generator: keep every r-th frame and repeat it r times (same length); "
     "reference = on-the-fly code: keep every r-th frame without repeating (clip r times faster, shorter)",
 )
-REVERSE_SAMPLING = Table((2, 4, 8, 16, 32), "(S) sampling, then reversed in time; reference as for sampling")
+REVERSE_SAMPLING = Table(
+    (2, 4, 8, 16, 32),
+    "(S) offline generator: keep every r-th frame, reverse their order, then repeat each r times "
+    "(first T frames); reference = on-the-fly code: the kept frames reversed, not repeated",
+)
 JUMBLE = Table(
     (4, 8, 16, 32, 64),
     "(S) offline generator: shuffle frames inside consecutive segments of L frames",
@@ -73,18 +77,24 @@ BOX_JUMBLE = Table(
 )
 FREEZE = Table(
     (FreezeCount(0.4), FreezeCount(0.2), FreezeCount(0.1), FreezeCount(0.05, 2), FreezeCount(0.0, 1)),
-    "(S) k random anchor frames, each held until the next: k = .4T .2T .1T max(.05T, 2) 1",
+    "(S) k random anchor frames, each held until the next: k = .4T .2T .1T max(.05T, 2) 1 "
+    "(severity 5: 1 as the on-the-fly code; the offline generator uses max(.1T, 1))",
 )
 
 # --- camera (S) -------------------------------------------------------------------------------
 
 TRANSLATE = Table(
     (7, 15, 23, 31, 39),
-    "(S) offline generator: per-frame random crop offset, max shift in px for a 256 px short side "
-    "cropped to 224; reference = on-the-fly code: one offset per clip in [0, 8*severity) px",
+    "(S) offline generator: per-frame 224 px crop of the 256 px short side at a top-left offset "
+    "(dx, dy), each uniform in [0, 8*severity) px, i.e. up to this max offset; reference = "
+    "on-the-fly code: one offset per clip in [0, 8*severity) px",
     reference=(8, 16, 24, 32, 40),  # exclusive upper bound of the per-clip offset
 )
-ROTATE = Table((7, 13, 19, 25, 31), "(S) per-frame random integer angle in [-a, a] degrees (both codes agree)")
+ROTATE = Table(
+    (7, 13, 19, 25, 31),
+    "(S) on-the-fly code: per-frame random integer angle in [-(6s+1), 6s+1] degrees; the offline "
+    "generator uses [-6s, 6s] (6 12 18 24 30), one degree less; we follow the on-the-fly code",
+)
 STATIC_ROTATE = Table((7.5, 15, 30, 45, 90), "(S) one rotation angle in degrees for the whole clip")
 
 # --- codec (S): MPEG-2 / MPEG-4 part 2 re-encoding --------------------------------------------
@@ -111,7 +121,11 @@ BIT_ERROR = Table(
     (100_000, 50_000, 30_000, 20_000, 10_000),
     "(Y) FFmpeg 'noise' bitstream filter on the coded stream: about one byte in N damaged",
 )
-PACKET_LOSS = Table((1, 2, 3, 4, 6), "(Y) L % of the transport packets of the H.264 stream lost")
+PACKET_LOSS = Table(
+    (1, 2, 3, 4, 6),
+    "(Y) L % of the 1,472-byte UDP datagrams of the raw H.264 stream (libx264 defaults: CRF 23, "
+    "keyint 250) lost",
+)
 FRAME_RATE = Table((20, 16, 12, 9, 6), "(Y) re-encode (libx265) at a lower output frame rate, fps")
 
 TABLES: dict[str, Table] = {

@@ -28,8 +28,14 @@ def sampling_plan(num_frames: int, rate: int, generator: torch.Generator) -> tor
 
 
 def reverse_sampling_plan(num_frames: int, rate: int, generator: torch.Generator) -> torch.Tensor:
-    """Stutter, played backwards."""
-    return sampling_plan(num_frames, rate, generator).flip(0)
+    """(S) offline generator: keep every ``rate``-th frame, reverse them, repeat each ``rate`` times.
+
+    The first T frames of that sequence are shown. Reversing before repeating (not the
+    stutter reversed) matters when T is not a multiple of ``rate``: the last kept frame opens
+    with a full ``rate`` repeats and frame 0 is cut short at the end, as in the generator.
+    """
+    kept = torch.arange(0, num_frames, rate).flip(0)
+    return kept.repeat_interleave(rate)[:num_frames]
 
 
 def sampling_reference_plan(num_frames: int, rate: int, generator: torch.Generator) -> torch.Tensor:

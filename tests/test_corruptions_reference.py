@@ -20,12 +20,17 @@ import torch
 
 from corruptions import _filters, digital
 from corruptions.tables_image import CIFAR, IMAGENET
+from reference_import import import_reference
 from test_corruptions_frame import FUNCTIONS, one_torch_thread, photo  # noqa: F401 (an autouse fixture)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    cv2 = pytest.importorskip("cv2")
-    icc = pytest.importorskip("imagecorruptions.corruptions")
+    # installed but not importable = a failure, not a skip (tests/reference_import.py)
+    cv2 = import_reference("cv2", ("opencv-python", "opencv-python-headless", "opencv-contrib-python",
+                                   "opencv-contrib-python-headless", "imagecorruptions-imaug"))
+    icc = import_reference("imagecorruptions.corruptions", ("imagecorruptions-imaug", "imagecorruptions"),
+                           "the test extra needs imagecorruptions-imaug>=1.1.5; the original imagecorruptions "
+                           "1.1.2 imports pkg_resources, which setuptools >= 81 no longer ships")
     import imagecorruptions
     import skimage.color
     import skimage.filters

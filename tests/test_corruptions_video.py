@@ -62,7 +62,8 @@ def apply_temporal(name: str, severity: int, variant: str = "fixed", seed: int =
 def test_sampling_repeats_every_rth_frame(severity):
     rate = TABLES["sampling"].values[severity - 1]
     assert apply_temporal("sampling", severity) == [i // rate * rate for i in range(T)]
-    assert apply_temporal("reverse_sampling", severity) == [i // rate * rate for i in range(T)][::-1]
+    kept = list(range(0, T, rate))[::-1]  # (S) offline generator: reverse the kept frames, then repeat
+    assert apply_temporal("reverse_sampling", severity) == [k for k in kept for _ in range(rate)][:T]
 
 
 @pytest.mark.parametrize("severity", SEVERITIES)
@@ -130,8 +131,11 @@ def test_temporal_plans_are_seeded(name):
 # camera
 
 
-@pytest.mark.parametrize("name", ["translate", "rotate", "static_rotate"])
+@pytest.mark.parametrize("name", ["rotate", "static_rotate"])
 def test_camera_damage_grows_with_severity(name):
+    # translate's offsets start at the top-left as (S)'s generator (0..8s-1 px), so its distance
+    # from the centred clean view does not grow with severity; its shake does
+    # (tests/test_corruptions_fidelity.py).
     clip = natural_clip(32, 48, 64)
     scores = [np.mean([psnr(clip, corruptions.apply(clip, name, s, preset="ucf101-p", seed=k)) for k in range(4)])
               for s in SEVERITIES]
@@ -265,12 +269,14 @@ def test_bit_errors_spare_parameter_sets_and_nal_headers():
 
 @pytest.mark.parametrize("name", ["bit_error", "packet_loss", "translate", "rotate", "h264_crf", "h265_crf"])
 def test_video_corruptions_are_bit_identical_for_a_seed(name):
-    # bit errors hit about one byte in 10,000: the clip must be large enough to be hit at all
-    clip = natural_clip(32, 112, 144) if name == "bit_error" else natural_clip(12, 48, 64)
+    # bit errors hit about one byte in 10,000, packet loss 6% of ~6 datagrams of 1,472 bytes: the
+    # clip must be large enough to be hit at all
+    clip = natural_clip(32, 112, 144) if name in ("bit_error", "packet_loss") else natural_clip(12, 48, 64)
     preset = CODEC_PRESET.get(name, "ucf101-p")
     severity = 5
     runs = [corruptions.apply(clip, name, severity, preset=preset, seed=11, video_id="v") for _ in range(2)]
     assert torch.equal(runs[0], runs[1])
     if name in ("bit_error", "packet_loss", "translate", "rotate"):  # the random ones
-        others = [corruptions.apply(clip, name, severity, preset=preset, seed=s, video_id="v") for s in (12, 13, 14)]
+        seeds = range(12, 20) if name == "packet_loss" else (12, 13, 14)  # most draws lose none of 5 datagrams
+        others = [corruptions.apply(clip, name, severity, preset=preset, seed=s, video_id="v") for s in seeds]
         assert any(not torch.equal(runs[0], o) for o in others)

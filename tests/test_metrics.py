@@ -108,3 +108,26 @@ def test_undefined_ratios_are_left_out_of_the_means():
     assert res.mce == pytest.approx((1.5 + 0.5 / 0.6) / 2)
     with pytest.raises(ValueError, match="loses no accuracy"):
         metrics.relative_corruption_error({"1": 0.3}, 0.1, {"1": 0.2}, 0.2)
+
+
+def test_eval_json_summary_on_families_of_several_corruptions_with_missing_severities():
+    """rPC is mPC / clean (not the flat mean / clean); a family mean is over its cells (not corruption means).
+
+    Two corruptions per family with different numbers of severities make the right and the
+    wrong definitions differ: a summary computed the wrong way fails here.
+    """
+    from vidsparse.evaluation.results import summary
+
+    grid = {"gaussian_noise": {"1": 0.9, "2": 0.7, "3": 0.5}, "shot_noise": {"1": 0.3},
+            "defocus_blur": {"1": 0.8, "2": 0.6}, "motion_blur": {"1": 0.4, "2": 0.2, "3": 0.0, "4": 0.2}}
+    families = {"gaussian_noise": "noise", "shot_noise": "noise", "defocus_blur": "blur", "motion_blur": "blur"}
+    data = {"clean": {"top1": 0.8},
+            "corruptions": {n: {s: {"top1": v, "top5": v} for s, v in sev.items()} for n, sev in grid.items()}}
+    s = summary(data, families)
+    # corruption means .7 .3 .7 .2 -> mPC .475; flat mean over the 10 cells 4.6 / 10 = .46
+    assert s["mpc"] == pytest.approx(0.475) and s["mean_robust_top1"] == pytest.approx(0.46)
+    assert s["rpc"] == pytest.approx(0.475 / 0.8)  # 0.59375; from the flat mean it would be 0.575
+    # noise: (.9 + .7 + .5 + .3) / 4 = .6 (mean of corruption means: .5);
+    # blur: (.8 + .6 + .4 + .2 + 0 + .2) / 6 = .3667 (mean of corruption means: .45)
+    assert s["by_family"] == pytest.approx({"noise": 0.6, "blur": 2.2 / 6})
+    assert s["cells"] == 10

@@ -32,7 +32,7 @@ import corruptions
 from vidsparse.core.distributed import World, broadcast_object, gather_objects, joined_world, shard_indices
 from vidsparse.errors import one_line
 from vidsparse.evaluation.accuracy import Accuracy, AccuracyCounter, bare_model, predict_views
-from vidsparse.evaluation.cells import Cell, CorruptionOptions
+from vidsparse.evaluation.cells import Cell, CorruptionOptions, unchanged
 from vidsparse.evaluation.partial import PartialLog, fingerprint
 from vidsparse.evaluation.sources import FramePlan, Sample, Source
 
@@ -43,6 +43,7 @@ class _Item:
     index: int
     views: torch.Tensor | None = None
     error: str = ""  # set when the sample (cell < 0) or this variant could not be made
+    noop: bool = False  # the corruption left the frames the views read unchanged
 
 
 class _VariantStream(IterableDataset):
@@ -53,15 +54,24 @@ class _VariantStream(IterableDataset):
 
     def variant_views(self, sample: Sample, cell: Cell, plan: FramePlan | None) -> torch.Tensor:
         """The model input of one variant; only the frames in ``plan`` are made where the corruption allows."""
+        return self.variant(sample, cell, plan)[0]
+
+    def variant(self, sample: Sample, cell: Cell, plan: FramePlan | None) -> tuple[torch.Tensor, bool]:
+        """The model input of one variant, and whether the corruption left its frames unchanged.
+
+        Only the frames in ``plan`` are made where the corruption allows (and compared with the
+        clean ones); otherwise the whole corrupted video is compared with the clean video.
+        """
         if cell.is_clean:
-            return self.source.views(sample.frames)
+            return self.source.views(sample.frames), False
         opts = self.options
         if plan is None or not corruptions.supports_frames(cell.corruption, opts.preset, opts.variant):
             plan = None
         frames = corruptions.apply(sample.frames, cell.corruption, cell.severity, seed=opts.seed, preset=opts.preset,
                                    variant=opts.variant, coherent=opts.coherent, video_id=sample.sample_id,
                                    fps=sample.fps, frames=None if plan is None else plan.frames)
-        return self.source.corrupted_views(frames, plan)
+        clean = sample.frames if plan is None else sample.frames[plan.frames]
+        return self.source.corrupted_views(frames, plan), bool(unchanged(clean, frames))
 
     def __iter__(self) -> Iterator[_Item]:
         worker = get_worker_info()
@@ -75,11 +85,11 @@ class _VariantStream(IterableDataset):
                 continue
             for c, cell in enumerate(self.cells):
                 try:
-                    views = self.variant_views(sample, cell, plan)
+                    views, noop = self.variant(sample, cell, plan)
                 except Exception as err:  # one variant failed (e.g. frames too small for it)
                     yield _Item(c, index, error=one_line(err))
                 else:
-                    yield _Item(c, index, views)
+                    yield _Item(c, index, views, noop=noop)
 
 
 def _collate(items: list[_Item]):
@@ -87,7 +97,8 @@ def _collate(items: list[_Item]):
     views = torch.stack([i.views for i in good]) if good else None
     cells = torch.tensor([i.cell for i in good], dtype=torch.long)
     indices = torch.tensor([i.index for i in good], dtype=torch.long)
-    return views, cells, indices, [i for i in items if i.views is None]
+    noops = torch.tensor([i.noop for i in good], dtype=torch.bool)
+    return views, cells, indices, noops, [i for i in items if i.views is None]
 
 
 class PredictionStore:
@@ -98,11 +109,15 @@ class PredictionStore:
     def __init__(self, num_cells: int, num_samples: int, k: int) -> None:
         self.top = torch.full((num_cells, num_samples, k), -1, dtype=torch.int32)
         self.state = torch.zeros((num_cells, num_samples), dtype=torch.int8)
+        self.noop = torch.zeros((num_cells, num_samples), dtype=torch.bool)  # variant == clean frames
         self.messages: dict[tuple[int, int], str] = {}  # (cell, sample) -> why it failed
 
-    def put(self, cells: torch.Tensor, indices: torch.Tensor, top: torch.Tensor) -> None:
+    def put(self, cells: torch.Tensor, indices: torch.Tensor, top: torch.Tensor,
+            noops: torch.Tensor | None = None) -> None:
         self.top[cells, indices] = top.to(torch.int32).cpu()
         self.state[cells, indices] = self.PREDICTED
+        if noops is not None:
+            self.noop[cells, indices] = noops.cpu()
 
     def fail(self, item: _Item) -> None:
         cells = range(self.state.shape[0]) if item.cell < 0 else [item.cell]
@@ -127,6 +142,8 @@ class PredictionStore:
         out = []
         for i in indices:
             row = {"i": int(i), "state": self.state[:, i].tolist(), "top": self.top[:, i].tolist()}
+            if bool(self.noop[:, i].any()):
+                row["noop"] = [int(c) for c in self.noop[:, i].nonzero().flatten().tolist()]
             errors = {str(c): self.messages[(c, i)] for c in range(self.state.shape[0]) if (c, i) in self.messages}
             out.append({**row, "errors": errors} if errors else row)
         return out
@@ -141,12 +158,15 @@ class PredictionStore:
                 top = torch.tensor(row["top"], dtype=torch.int32)
                 state = torch.tensor(row["state"], dtype=torch.int8)
                 errors = {int(c): str(m) for c, m in row.get("errors", {}).items()}
+                noop = [int(c) for c in row.get("noop", []) if 0 <= int(c) < cells]
             except (KeyError, TypeError, ValueError, AttributeError):
                 continue
             if not 0 <= i < samples or top.shape != (cells, k) or state.shape != (cells,) or \
                     bool((state == self.PENDING).any()):
                 continue
             self.top[:, i], self.state[:, i] = top, state
+            self.noop[:, i] = False
+            self.noop[noop, i] = True
             self.messages.update({(c, i): message for c, message in errors.items()})
             taken += 1
         return taken
@@ -156,12 +176,17 @@ class PredictionStore:
         wanted = set(indices)
         index = torch.tensor(sorted(wanted), dtype=torch.long)
         return {"index": index, "top": self.top[:, index], "state": self.state[:, index],
-                "messages": {key: m for key, m in self.messages.items() if key[1] in wanted}}
+                "noop": self.noop[:, index], "messages": {key: m for key, m in self.messages.items() if key[1] in wanted}}
 
     def merge(self, part: dict) -> None:
         index = part["index"]
         self.top[:, index], self.state[:, index] = part["top"], part["state"]
+        self.noop[:, index] = part["noop"]
         self.messages.update(part["messages"])
+
+    def noops(self, cell: int) -> int:
+        """Predicted samples whose variant equals the clean frames (see ``cells.unchanged``)."""
+        return int((self.noop[cell] & (self.state[cell] == self.PREDICTED)).sum())
 
     def accuracy(self, cell: int, labels: torch.Tensor, class_names: list[str]) -> Accuracy:
         counter = AccuracyCounter(len(class_names))
@@ -176,6 +201,7 @@ class CellResults:
     accuracy: dict[Cell, Accuracy]
     errors: dict[Cell, str] = field(default_factory=dict)  # first failure message per cell
     resumed: int = 0  # samples taken from an interrupted earlier evaluation
+    noops: dict[Cell, int] = field(default_factory=dict)  # samples the corruption left unchanged
 
 
 @torch.no_grad()
@@ -240,12 +266,12 @@ def predict_cells(
     bar = tqdm(total=len(mine) * len(cells), desc=f"{len(cells)} variants", unit="view-set", leave=False,
                disable=None if progress and world.is_main else True)
     try:
-        for views, cell_idx, indices, failed in loader:
+        for views, cell_idx, indices, noops, failed in loader:
             for item in failed:
                 store.fail(item)
             if views is not None:
                 probs = predict_views(model, views.to(device, non_blocking=True))
-                store.put(cell_idx, indices, probs.topk(k, dim=-1).indices)
+                store.put(cell_idx, indices, probs.topk(k, dim=-1).indices, noops)
             bar.update(len(indices) + sum(len(cells) if f.cell < 0 else 1 for f in failed))
             if log is not None:
                 unlogged.update(indices.tolist(), (f.index for f in failed))
@@ -261,7 +287,8 @@ def predict_cells(
         for part in gather_objects(store.part(mine), world):
             store.merge(part)
     return CellResults({cell: store.accuracy(c, labels, class_names) for c, cell in enumerate(cells)},
-                       {cells[c]: msg for c, msg in store.errors.items()}, resumed=resumed)
+                       {cells[c]: msg for c, msg in store.errors.items()}, resumed=resumed,
+                       noops={cell: store.noops(c) for c, cell in enumerate(cells) if not cell.is_clean})
 
 
 def _resume(store: PredictionStore, log: PartialLog, others: Sequence[Path]) -> int:

@@ -124,12 +124,40 @@ class EvalFile:
 # summary, CSV and terminal table
 
 
+def noop_note(entry: dict) -> str | None:
+    """The note "no-op on N of M videos": the corruption left N of the cell's M evaluated videos unchanged."""
+    count = int(entry.get("noop_videos") or 0)
+    return f"no-op on {count} of {entry.get('n', '?')} videos" if count else None
+
+
+def noop_cells(data: dict) -> dict[str, dict[str, str]]:
+    """corruption -> severity -> note, for the cells where the corruption changed nothing on some videos.
+
+    Their accuracy is (partly) clean accuracy, not robustness: the summary and the printed
+    table flag them rather than let them pass as robust.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for name, severities in data["corruptions"].items():
+        for sev, entry in severities.items():
+            note = noop_note(entry)
+            if note:
+                out.setdefault(name, {})[sev] = note
+    return out
+
+
 def summary(data: dict, families: dict[str, str], baseline: metrics.Baseline | None = None,
             ce_corruptions: list[str] | None = None) -> dict:
-    """The eval.json "summary": robust accuracy, mPC/rPC, gamma, families, CE when a baseline is given."""
+    """The eval.json "summary": robust accuracy, mPC/rPC, gamma, families, CE when a baseline is given,
+    and ``noop_cells`` when some cells left videos unchanged."""
     grid = {n: {s: float(e["top1"]) for s, e in sev.items()} for n, sev in data["corruptions"].items() if sev}
     if not grid:
         return {}
+    flagged = noop_cells(data)
+    return {**_summary(data, grid, families, baseline, ce_corruptions), **({"noop_cells": flagged} if flagged else {})}
+
+
+def _summary(data: dict, grid: dict, families: dict[str, str], baseline: metrics.Baseline | None,
+             ce_corruptions: list[str] | None) -> dict:
     top5 = {n: {s: float(e["top5"]) for s, e in sev.items()} for n, sev in data["corruptions"].items() if sev}
     clean = data.get("clean", {}).get("top1")
     if clean is None:  # no clean result (e.g. an image -C set alone): what needs no clean accuracy
@@ -141,7 +169,7 @@ def summary(data: dict, families: dict[str, str], baseline: metrics.Baseline | N
 
 
 CSV_FIELDS = ("corruption", "family", "severity", "top1", "top5", "n", "skipped", "missing_videos",
-              "gamma_a", "gamma_r", "views", "preset", "variant", "seed")
+              "gamma_a", "gamma_r", "views", "preset", "variant", "seed", "noop_videos")
 
 
 def csv_text(data: dict, families: dict[str, str]) -> str:
@@ -167,6 +195,9 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
+NOOP_MARK = "!"  # after a table value: the corruption left some of the cell's videos unchanged
+
+
 def format_results(data: dict, families: dict[str, str]) -> str:
     """Compact terminal table: top-1 (%) per corruption and severity, then the summary."""
     clean = data.get("clean", {})
@@ -179,12 +210,18 @@ def format_results(data: dict, families: dict[str, str]) -> str:
     if corr:
         sevs = sorted({int(s) for sev in corr.values() for s in sev})
         rows = []
+        flagged = noop_cells(data)
         for name, severities in corr.items():
             values = [severities.get(str(s), {}).get("top1") for s in sevs]
             present = [v for v in values if v is not None]
-            rows.append([name, families.get(name, "other"), *map(_pct, values),
+            marks = [NOOP_MARK if str(s) in flagged.get(name, {}) else "" for s in sevs]
+            rows.append([name, families.get(name, "other"), *[_pct(v) + m for v, m in zip(values, marks)],
                          _pct(sum(present) / len(present) if present else None)])
         lines.append(format_table(["corruption", "family", *[f"s{s}" for s in sevs], "mean"], rows))
+        if flagged:
+            notes = "; ".join(f"{name} s{sev} {note}" for name, sevs_ in flagged.items() for sev, note in sevs_.items())
+            lines.append(f"{NOOP_MARK} the corruption left videos unchanged, so this accuracy is partly clean "
+                         f"accuracy, not robustness: {notes}")
     s = data.get("summary") or {}
     if s:
         parts = [f"mean robust top-1 {_pct(s.get('mean_robust_top1'))}", f"mPC {_pct(s.get('mpc'))}"]

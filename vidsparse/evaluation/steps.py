@@ -33,7 +33,8 @@ def evaluate_on_the_fly(ctx: Context, source, todo: list[Cell], setting: Setting
         if out.resumed:
             say(f"resumed: {out.resumed} samples were already evaluated before an interruption")
         for cell in todo:
-            ctx.record(cell, out.accuracy[cell], setting, out.errors.get(cell, ""), source="on-the-fly")
+            noop = {} if cell.is_clean else {"noop_videos": out.noops.get(cell, 0)}
+            ctx.record(cell, out.accuracy[cell], setting, out.errors.get(cell, ""), source="on-the-fly", **noop)
         barrier(ctx.world)  # eval.json holds every result before any log goes
     run_dir.partial_log(ctx.world.rank).unlink(missing_ok=True)
     if ctx.world.is_main:  # also the logs of a run killed after writing eval.json
