@@ -22,6 +22,7 @@ from corruptions.api import (
     info,
     names,
     presets,
+    runs_on_device,
     supports_frames,
 )
 from corruptions.batch import apply_batch
@@ -46,6 +47,7 @@ __all__ = [
     "names",
     "parse_severities",
     "presets",
+    "runs_on_device",
     "select",
     "supports_frames",
 ]

@@ -352,6 +352,14 @@ def supports_frames(name: str, preset: str | None = None, variant: str = "fixed"
     return registry.get_function(entry.function_key(_check_variant(variant))).scope != registry.CLIP
 
 
+def runs_on_device(name: str, preset: str | None = None, variant: str = "fixed", height: int = 224,
+                   width: int = 224) -> bool:
+    """True when the corruption computes on the video's device (a GPU); False for the encoders
+    (codecs, JPEG), which run on the CPU whatever the input, so callers keep them in CPU workers."""
+    _, entry = _resolve(name, preset, height, width)
+    return not registry.get_function(entry.function_key(_check_variant(variant))).host_only
+
+
 def presets(include_extra: bool = True) -> list[str]:
     """Preset names (aliases such as ``hmdb51-p`` are accepted wherever a preset is)."""
     return [p.name for p in _presets.all_presets().values() if p.benchmark or include_extra]

@@ -75,7 +75,8 @@ def apply_batch(
         unique): ``apply_batch([v[f]], ..., frame_ids=[f])[0]`` equals ``apply(v, ..., frames=f)``.
         Only for corruptions whose frames can be made alone (``corruptions.supports_frames``);
         it lets a caller move just the frames it reads to the device.
-    Codec corruptions encode on the CPU one video at a time; batch them elsewhere.
+    Encoders (codecs, JPEG; ``corruptions.runs_on_device`` is False) still run on the CPU, one
+    video at a time: an evaluation keeps them in its CPU workers.
     """
     clips = _clips(videos)
     count = len(clips)
@@ -90,8 +91,6 @@ def apply_batch(
     clip_seeds = [api.derive_seed(s, i, name, calls[tuple(c.shape[-2:])].severity)
                   for s, i, c in zip(seeds, ids, clips)]
     first = next(iter(calls.values()))
-    if first.function.family == "codec":
-        raise CorruptionError(f"{name} is a codec corruption: apply it per video (corruptions.apply)")
     if first.scope != registry.FRAME and first.function.index_plan is not None:
         out = _reorder(clips, first, clip_seeds)
     else:

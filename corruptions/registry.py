@@ -6,6 +6,8 @@ package-wide contract::
     fn(x: float32 [T, C, H, W] in [0, 1], param, generator, *, coherent=False) -> same layout
 
 (codec functions also accept ``fps=``). The family of a function is the module it lives in.
+A module may list in ``HOST_ONLY`` the functions that compute on the CPU whatever the input's
+device (they encode with CPU libraries), so that callers keep them in CPU workers.
 A module may also declare ``SCOPE: dict[str, str]``, how far each function looks (``FRAME``,
 ``SHARED``, ``CAUSAL``, ``CLIP`` below); undeclared functions are ``CLIP``, which is always safe.
 Presets (``corruptions.presets``) map display names to these keys; this module knows nothing
@@ -45,6 +47,7 @@ class Function:
     output_fps: Callable[[Any, float], float] | None = None  # when the function changes the rate
     scope: str = CLIP  # FRAME, SHARED, CAUSAL or CLIP
     index_plan: Callable[..., Any] | None = None  # (T, param, generator) -> frame indices, for reorderings
+    host_only: bool = False  # computes on the CPU whatever the input's device (encoders: codecs, JPEG)
 
     def scope_for(self, coherent: bool) -> str:
         """The scope of one call: a coherent call draws once for the clip, so FRAME becomes SHARED."""
@@ -61,6 +64,7 @@ def _load(family: str) -> tuple[dict[str, Function], str | None]:
     min_sizes: dict[str, int] = getattr(module, "MIN_SIZE", {})
     output_fps: dict[str, Callable] = getattr(module, "OUTPUT_FPS", {})
     scopes: dict[str, str] = getattr(module, "SCOPE", {})
+    host_only: set[str] = set(getattr(module, "HOST_ONLY", ()))
     if unknown := {k: v for k, v in scopes.items() if v not in SCOPES or k not in module.FUNCTIONS}:
         return {}, f"corruptions.{family}.SCOPE has unknown functions or scopes: {unknown}"
     functions = {
@@ -73,6 +77,7 @@ def _load(family: str) -> tuple[dict[str, Function], str | None]:
             output_fps=output_fps.get(key),
             scope=scopes.get(key, CLIP),
             index_plan=getattr(fn, "plan", None),
+            host_only=key in host_only,
         )
         for key, fn in module.FUNCTIONS.items()
     }

@@ -1,0 +1,63 @@
+"""Evaluation with corruptions made on the model's device in batches (--corrupt-on device) equals the workers' path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import corruptions
+from tests.conftest import tiny_train_args
+from vidsparse.cli import main
+from vidsparse.errors import UserError
+from vidsparse.evaluation import on_device
+from vidsparse.evaluation.cells import CLEAN_CELL, Cell, CorruptionOptions
+
+
+@pytest.fixture(scope="module")
+def trained_run(synthetic_root: Path, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "dense"
+    assert main(tiny_train_args(synthetic_root, run)) == 0
+    return run
+
+
+def _eval_json(trained_run: Path, where: Path, corrupt_on: str) -> dict:
+    run = where / corrupt_on
+    shutil.copytree(trained_run, run)
+    # jumble: the whole video; gaussian noise: the views' frames; mpeg4: an encoder, kept in the workers
+    assert main(["eval", "--run", str(run), "--views", "2x2", "--corruptions", "jumble,gaussian_noise,mpeg4",
+                 "--severities", "2,5", "--corrupt-on", corrupt_on, "--workers", "0"]) == 0
+    data = json.loads((run / "eval.json").read_text())
+    return {"clean": data["clean"], "corruptions": data["corruptions"], "summary": data["summary"]}
+
+
+def test_device_path_gives_the_workers_numbers(trained_run: Path, tmp_path: Path, monkeypatch):
+    batches: list[tuple[str, int]] = []
+    real = corruptions.apply_batch
+
+    def counting(videos, name, severity, **kw):
+        batches.append((name, len(videos)))
+        return real(videos, name, severity, **kw)
+
+    monkeypatch.setattr(on_device.corruptions, "apply_batch", counting)
+    workers = _eval_json(trained_run, tmp_path, "workers")
+    assert not batches  # the workers' path never batches
+    device = _eval_json(trained_run, tmp_path, "device")
+    assert device == workers
+    assert workers["corruptions"]["jumble"]["5"]["n"] == 8
+    made = {name for name, _ in batches}
+    assert made == {"jumble", "gaussian_noise"}  # mpeg4 stayed in the workers
+    assert max(size for _, size in batches) == 4  # a batch of samples per call (eval batch size 4)
+
+
+def test_corrupt_on_setting():
+    assert on_device.resolve_corrupt_on("auto", torch.device("cpu")) == "workers"
+    assert on_device.resolve_corrupt_on("auto", torch.device("cuda", 0)) == "device"
+    assert on_device.resolve_corrupt_on("workers", torch.device("cuda")) == "workers"
+    with pytest.raises(UserError, match="--corrupt-on"):
+        on_device.resolve_corrupt_on("gpu", torch.device("cpu"))
+    cells = [CLEAN_CELL, Cell("jpeg", 1), Cell("mpeg2", 1), Cell("freeze", 1), Cell("rotate", 1)]
+    assert on_device.device_cells(cells, CorruptionOptions("ucf101-p")) == {0, 3, 4}
