@@ -202,8 +202,10 @@ def _run(function: registry.Function, clip: torch.Tensor, param: Any, scope: str
     if scope != registry.FRAME and function.index_plan is not None:  # whole frames reordered: stay in uint8
         return clip[function.index_plan(clip.shape[0], param, generator or seeded(clip.device, clip_seed))
                     .to(clip.device)]
+    if function.uint8_fn is not None:  # the same result without the float round trip
+        return corrupt_frames(function.uint8_fn, clip, param, scope, frame_ids, coherent, kwargs, clip_seed, generator)
     x = clip.float().div_(255)
-    return to_uint8(corrupt_float(function, x, param, scope, frame_ids, coherent, kwargs, clip_seed, generator))
+    return to_uint8(corrupt_frames(function.fn, x, param, scope, frame_ids, coherent, kwargs, clip_seed, generator))
 
 
 def seeded(device: torch.device, seed: int) -> torch.Generator:
@@ -211,18 +213,18 @@ def seeded(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def corrupt_float(function: registry.Function, x: torch.Tensor, param: Any, scope: str, frame_ids: list[int],
-                  coherent: bool, kwargs: dict[str, Any], clip_seed: int | None,
-                  generator: torch.Generator | None) -> torch.Tensor:
-    """The function on float ``x`` [T, C, H, W] in [0, 1]: per frame with a generator each for FRAME scope."""
+def corrupt_frames(fn: Any, x: torch.Tensor, param: Any, scope: str, frame_ids: list[int], coherent: bool,
+                   kwargs: dict[str, Any], clip_seed: int | None, generator: torch.Generator | None) -> torch.Tensor:
+    """``fn`` (a function's float form or its uint8 kernel) on ``x`` [T, C, H, W]: per frame with a
+    generator each for FRAME scope, else once for the clip."""
     if scope != registry.FRAME:
-        return function.fn(x, param, generator or seeded(x.device, clip_seed), coherent=coherent, **kwargs)
+        return fn(x, param, generator or seeded(x.device, clip_seed), coherent=coherent, **kwargs)
     if generator is not None:
         clip_seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device).item())
     out = torch.empty_like(x)
     for i, frame in enumerate(frame_ids):
-        out[i : i + 1] = function.fn(x[i : i + 1], param, seeded(x.device, frame_seed(clip_seed, frame)),
-                                     coherent=False, **kwargs)
+        out[i : i + 1] = fn(x[i : i + 1], param, seeded(x.device, frame_seed(clip_seed, frame)), coherent=False,
+                            **kwargs)
     return out
 
 

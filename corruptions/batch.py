@@ -136,18 +136,25 @@ def _by_size(clips: list[torch.Tensor]) -> dict[tuple[int, int], list[int]]:
 
 def _compute(clips: list[torch.Tensor], calls: dict[tuple, api.Call], frame_lists: list[list[int]],
              clip_seeds: list[int], rates: list[float | None]) -> list[torch.Tensor]:
-    """Pixel corruptions: one float conversion per frame size, the function per video (its draws), one uint8 pass."""
+    """Pixel corruptions: one float conversion per frame size, the function per video (its draws), one uint8 pass.
+
+    A function with a uint8 kernel (noise) runs it on each video's uint8 frames, as ``apply`` does.
+    """
     out: list[torch.Tensor | None] = [None] * len(clips)
     for size, members in _by_size(clips).items():
         call = calls[size]
-        x = torch.cat([clips[b] for b in members]).float().div_(255)
-        parts = x.split([clips[b].shape[0] for b in members])
+        kernel = call.function.uint8_fn
+        if kernel is not None:
+            parts = [clips[b] for b in members]
+        else:
+            parts = torch.cat([clips[b] for b in members]).float().div_(255).split([clips[b].shape[0] for b in members])
         results = []
         for b, part in zip(members, parts):
             kwargs = {"fps": float(rates[b]) if rates[b] else api.DEFAULT_FPS} if call.function.accepts_fps else {}
-            results.append(api.corrupt_float(call.function, part, call.param, call.scope, frame_lists[b],
-                                             call.coherent, kwargs, clip_seeds[b], None))
+            results.append(api.corrupt_frames(kernel or call.function.fn, part, call.param, call.scope,
+                                              frame_lists[b], call.coherent, kwargs, clip_seeds[b], None))
+        merged = torch.cat(results)
         lengths = [r.shape[0] for r in results]
-        for b, result in zip(members, api.to_uint8(torch.cat(results)).split(lengths)):
+        for b, result in zip(members, (merged if kernel is not None else api.to_uint8(merged)).split(lengths)):
             out[b] = result
     return out  # type: ignore[return-value]

@@ -7,8 +7,9 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 import corruptions
-from corruptions import api
+from corruptions import api, noise
 from corruptions.errors import CorruptionError
+from corruptions.presets import all_presets
 
 
 def _videos(batch: int, frames: int, size: int = 64, seed: int = 0) -> torch.Tensor:
@@ -100,3 +101,30 @@ def test_batch_stays_on_the_videos_device(name: str, preset: str, monkeypatch) -
     assert out.device.type == "cuda" and out.shape == videos.shape and out.dtype == torch.uint8
     assert [r.device.type for r in ragged] == ["cuda", "cuda"]
     assert made and set(made) == {"cuda"}
+
+
+def _noise_params() -> list[tuple[str, object]]:
+    """(function key, parameter) of every noise severity in every preset that has it."""
+    params = set()
+    for preset in all_presets().values():
+        for entry in preset.entries.values():
+            if entry.key in noise.UINT8:
+                for severity in range(1, 6):
+                    for variant in corruptions.VARIANTS:
+                        params.add((entry.key, entry.param(severity, variant)))
+    return sorted(params, key=str)
+
+
+@pytest.mark.parametrize("coherent", [False, True])
+def test_uint8_noise_kernels_equal_their_float_form(coherent: bool) -> None:
+    """The uint8 kernels corruptions.apply now takes give what the float functions gave, bit for bit."""
+    levels = torch.arange(256, dtype=torch.uint8).repeat(2 * 3 * 8 * 8 // 256 + 1)[: 2 * 3 * 8 * 8]
+    v = torch.cat([levels.view(2, 3, 8, 8), _videos(1, 2, 8)[0]])  # every level, and random frames
+    checked = 0
+    for key, param in _noise_params():
+        fast = noise.UINT8[key](v, param, torch.Generator().manual_seed(1), coherent=coherent)
+        slow = api.to_uint8(noise.FUNCTIONS[key](v.float().div(255), param, torch.Generator().manual_seed(1),
+                                                 coherent=coherent))
+        assert fast.dtype == torch.uint8 and torch.equal(fast, slow), (key, param)
+        checked += 1
+    assert checked >= 4 * 5
