@@ -61,3 +61,33 @@ def test_corrupt_on_setting():
         on_device.resolve_corrupt_on("gpu", torch.device("cpu"))
     cells = [CLEAN_CELL, Cell("jpeg", 1), Cell("mpeg2", 1), Cell("freeze", 1), Cell("rotate", 1)]
     assert on_device.device_cells(cells, CorruptionOptions("ucf101-p")) == {0, 3, 4}
+
+
+def test_device_batches_stay_on_the_models_device(monkeypatch):
+    """Variants and views of a batch are made where the frames are (fake CUDA tensors: mixing raises)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from corruptions import api
+    from vidsparse.data.video.dataset import ClipSpec
+    from vidsparse.data.video.transforms import ClipTransform
+    from vidsparse.evaluation.sources import Sample, VideoSource
+
+    class CudaLabelled(torch.Generator):  # FakeTensorMode cannot make a real CUDA generator here
+        @property
+        def device(self) -> torch.device:  # type: ignore[override]
+            return torch.device("cuda")
+
+    monkeypatch.setattr(api, "seeded", lambda device, seed: CudaLabelled().manual_seed(seed))
+    source = VideoSource([], Path("."), ClipSpec(clip_len=2, stride=2, num_clips=2, num_crops=2),
+                         ClipTransform(20, 16, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)))
+    cells = [CLEAN_CELL, Cell("gaussian_noise", 3), Cell("jumble", 2), Cell("rotate", 1)]
+    options = CorruptionOptions("ucf101-p")
+    with FakeTensorMode():
+        raws = []
+        for index, length in enumerate([9, 12]):
+            frames = torch.empty(length, 3, 24, 32, dtype=torch.uint8, device="cuda")
+            plan = source.plan(length)
+            raws.append((index, on_device.ship(Sample(frames, 30.0, f"v{index}"), plan, cells, options)))
+        made = list(on_device.device_batches(source, cells, range(len(cells)), options, raws, torch.device("cuda")))
+    assert [m.failed for m in made] == [[]] * 4
+    assert all(m.views.device.type == "cuda" and m.views.shape == (2, 4, 3, 2, 16, 16) for m in made)
