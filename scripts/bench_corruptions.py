@@ -91,6 +91,34 @@ def float_form(name: str, clip: torch.Tensor) -> Callable[[], torch.Tensor] | No
     return run
 
 
+def compile_probe(clip: torch.Tensor, repeats: int) -> list[str]:
+    """Gaussian noise with its elementwise passes fused by torch.compile (the draws stay eager: a
+    compiled graph cannot take the per-frame generators), against corruptions.apply."""
+    sigma = api.resolve_call("gaussian_noise", SEVERITY, "imagenet-c", "fixed", None, clip.shape[-2:]).param
+    clip_seed = api.derive_seed(0, "", "gaussian_noise", SEVERITY)
+
+    def draws() -> torch.Tensor:
+        shape = (1, *clip.shape[1:])
+        return torch.cat([torch.randn(shape, generator=api.seeded(clip.device, api.frame_seed(clip_seed, t)))
+                          for t in range(clip.shape[0])])
+
+    def fused(v: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        x = torch.add(v.float().div(255), z, alpha=float(sigma)).clamp(0, 1)
+        return x.mul(255).round().clamp(0, 255).to(torch.uint8)
+
+    compiled = torch.compile(fused, dynamic=False)
+    start = time.perf_counter()
+    out = compiled(clip, draws())
+    compile_s = time.perf_counter() - start
+    exact = torch.equal(out, corruptions.apply(clip, "gaussian_noise", SEVERITY, preset="imagenet-c", seed=0))
+    z = draws()
+    t_apply, t_draws, t_fused = best_times([ours("gaussian_noise", clip), draws, lambda: compiled(clip, z)], repeats)
+    values = clip.numel()
+    return [f"| gaussian_noise, {tuple(clip.shape)} | {compile_s:.0f} s | {'yes' if exact else 'NO'} | "
+            f"{t_apply / values * 1e9:.1f} | {t_draws / values * 1e9:.1f} + {t_fused / values * 1e9:.1f} | "
+            f"{t_apply / (t_draws + t_fused):.2f}x |"]
+
+
 def theirs(name: str, frames: list[np.ndarray]) -> Callable[[], list[np.ndarray]]:
     import imagecorruptions
 
@@ -176,8 +204,16 @@ def main() -> None:
     parser.add_argument("--pure-python-frames", type=int, default=2,
                         help="frames timed for the pure-Python glass blur (it takes about 1 s per 224 px frame)")
     parser.add_argument("--out", type=Path, help="write the Markdown report here")
+    parser.add_argument("--compile-probe", action="store_true",
+                        help="only time gaussian noise with torch.compile-fused passes at the largest size "
+                             "(the first call compiles: minutes)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    if args.compile_probe:
+        print("| corruption, clip | first call (compile) | equal to apply | apply (ns/value) | draws + compiled "
+              "passes (ns/value) | speed-up |\n|---|---:|---|---:|---:|---:|")
+        print(*compile_probe(panning_clip(args.frames, max(args.sizes)), args.repeats), sep="\n")
+        return
 
     load_before = os.getloadavg()[0]
     sections: list[str] = []
@@ -207,8 +243,8 @@ def main() -> None:
             print(rows[-1], flush=True)
         py_frames = frames[: args.pure_python_frames]
         t_py = best_times([pure_python_glass(py_frames)], 1)[0] * args.frames / len(py_frames)
-        rows.append(f"| glass_blur vs the pure-Python loop | {args.frames / t_glass:,.0f} | {args.frames / t_py:,.1f} | "
-                    f"{t_py / t_glass:.0f}x | |")
+        rows.append(f"| glass_blur vs the pure-Python loop | {args.frames / t_glass:,.0f} | "
+                    f"{args.frames / t_py:,.1f} | {t_py / t_glass:.0f}x | |")
         print(rows[-1], flush=True)
         median = statistics.median(common_ratios)
         verdicts.append(f"{size} px: median {median:.1f}x over the 15 common corruptions (target 10x: "

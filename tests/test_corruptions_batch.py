@@ -1,4 +1,5 @@
-"""corruptions.apply_batch: per-sample seeds, bit for bit equal to corruptions.apply per video; on the input's device."""
+"""corruptions.apply_batch equals corruptions.apply per video bit for bit, stays on the input's device;
+the noise uint8 kernels equal their float form."""
 
 from __future__ import annotations
 
