@@ -5,7 +5,8 @@
 bit for bit (on the same device): every sample and frame draws from the generator it would get
 alone (``corruptions.api`` seeds them from (seed, video id, corruption, severity) and the frame
 index). What the batch shares is the work around the draws: the batch is moved to float and back
-to uint8 in one pass each, and a temporal reordering is one gather over the whole batch. Every
+to uint8 in one pass each (functions with a uint8 kernel skip both, as ``apply`` does), and a
+temporal reordering is one gather over the whole batch. Every
 tensor and generator is made on the videos' device, so on a GPU an evaluation corrupts a batch
 where its model runs instead of in CPU workers.
 
