@@ -23,11 +23,10 @@ at those frames.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import numbers
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -203,26 +202,10 @@ def _run(function: registry.Function, clip: torch.Tensor, param: Any, scope: str
     if scope != registry.FRAME and function.index_plan is not None:  # whole frames reordered: stay in uint8
         return clip[function.index_plan(clip.shape[0], param, generator or seeded(clip.device, clip_seed))
                     .to(clip.device)]
-    kernel = uint8_form(function, scope)
-    if kernel is not None:  # the same result, frame by frame or without the float round trip
-        return corrupt_frames(kernel, clip, param, scope, frame_ids, coherent, kwargs, clip_seed, generator)
+    if function.uint8_fn is not None:  # the same result without the float round trip
+        return corrupt_frames(function.uint8_fn, clip, param, scope, frame_ids, coherent, kwargs, clip_seed, generator)
     x = clip.float().div_(255)
     return to_uint8(corrupt_frames(function.fn, x, param, scope, frame_ids, coherent, kwargs, clip_seed, generator))
-
-
-def uint8_form(function: registry.Function, scope: str) -> Callable[..., torch.Tensor] | None:
-    """The function on uint8 frames, where that is how a call runs: its uint8 kernel if it has one;
-    for FRAME scope, which runs frame by frame anyway, the float form applied to one frame at a
-    time (conversions on one frame stay in the CPU's cache instead of sweeping the whole clip);
-    None otherwise (the whole clip goes through float once). Every form gives the same bits."""
-    if function.uint8_fn is not None:
-        return function.uint8_fn
-    return functools.partial(_through_float, function.fn) if scope == registry.FRAME else None
-
-
-def _through_float(fn: Callable[..., torch.Tensor], v: torch.Tensor, param: Any, generator: torch.Generator,
-                   **kwargs: Any) -> torch.Tensor:
-    return to_uint8(fn(v.float().div_(255), param, generator, **kwargs))
 
 
 def seeded(device: torch.device, seed: int) -> torch.Generator:

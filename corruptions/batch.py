@@ -139,12 +139,12 @@ def _compute(clips: list[torch.Tensor], calls: dict[tuple, api.Call], frame_list
              clip_seeds: list[int], rates: list[float | None]) -> list[torch.Tensor]:
     """Pixel corruptions: one float conversion per frame size, the function per video (its draws), one uint8 pass.
 
-    Where ``apply`` runs a function on uint8 frames (``api.uint8_form``), so does the batch.
+    A function with a uint8 kernel (noise) runs it on each video's uint8 frames, as ``apply`` does.
     """
     out: list[torch.Tensor | None] = [None] * len(clips)
     for size, members in _by_size(clips).items():
         call = calls[size]
-        kernel = api.uint8_form(call.function, call.scope)
+        kernel = call.function.uint8_fn
         if kernel is not None:
             parts = [clips[b] for b in members]
         else:

@@ -6,9 +6,9 @@
 Both sides get the same 16-frame uint8 clip (a pan across a bundled scikit-image photo) at
 severity 3 of the ImageNet table. Ours: `corruptions.apply(clip, name, 3, preset="imagenet-c",
 seed=0)`, what a user calls (per-frame generators for per-frame draws; uint8 kernels where a
-function has one, per-frame conversions for per-frame corruptions). "Before" (only where that
-changed the path): the whole clip uint8 -> float, the function, the whole clip back to uint8,
-as `apply` ran it before; both outputs are checked equal. Theirs: `imagecorruptions.corrupt` per frame (it has no clip API). Each timing is the
+function has one). "Before" (only for functions with a uint8 kernel): the same call through
+the float form, uint8 -> float -> function -> uint8, as `apply` ran it before the kernels;
+both outputs are checked equal. Theirs: `imagecorruptions.corrupt` per frame (it has no clip API). Each timing is the
 best of --repeats rounds after a warm-up, ours and theirs interleaved, so that both sides are
 measured at their least disturbed.
 Glass blur is also timed against imagecorruptions' pixel loop run as plain Python
@@ -75,11 +75,10 @@ def ours(name: str, clip: torch.Tensor) -> Callable[[], torch.Tensor]:
 
 
 def float_form(name: str, clip: torch.Tensor) -> Callable[[], torch.Tensor] | None:
-    """``ours`` as ``apply`` ran it before the uint8 forms (whole clip to float, the function, whole
-    clip back to uint8); None where ``apply`` still runs it that way."""
+    """``ours`` through the function's float form (the path before uint8 kernels); None without a kernel."""
     call = api.resolve_call(name, SEVERITY, "imagenet-c", "fixed", None, clip.shape[-2:])
     function = call.function
-    if api.uint8_form(function, call.scope) is None:
+    if function.uint8_fn is None:
         return None
     clip_seed = api.derive_seed(0, "", name, SEVERITY)
     frames = list(range(clip.shape[0]))
@@ -253,7 +252,7 @@ def main() -> None:
                         f"imagecorruptions' numba kernel and {t_py / t_glass:.0f}x vs its pure-Python loop "
                         f"(target 50x: {'met' if t_py / t_glass >= 50 else 'not met'} against the pure-Python loop)")
         sections += [f"### {args.frames} frames of {size}x{size}", "",
-                     "| corruption | ours (frames/s) | imagecorruptions (frames/s) | speed-up | uint8 forms: "
+                     "| corruption | ours (frames/s) | imagecorruptions (frames/s) | speed-up | uint8 kernel: "
                      "before -> after |", "|---|---:|---:|---:|---:|",
                      *rows, "", f"Median speed-up over the 15 common corruptions: **{median:.1f}x**.", ""]
         summary.append(f"{size}px: median {median:.1f}x")
@@ -270,7 +269,7 @@ def main() -> None:
         f"{' (other jobs shared the CPU)' if max(load_before, load_after) > 1.5 else ''}. Severity 3, ImageNet "
         "parameters, best of "
         f"{args.repeats} interleaved rounds; ours is `corruptions.apply` on the uint8 clip (per-frame generators; "
-        "'=' in the last column: the same path as before); theirs is "
+        "'=' in the last column: no uint8 kernel, the same path as before); theirs is "
         "`imagecorruptions.corrupt` called per frame (imagecorruptions-imaug 1.1.5, numba glass blur). "
         "Ratios come from the same run.", "",
     ]
