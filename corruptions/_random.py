@@ -51,14 +51,20 @@ def poisson(x: torch.Tensor, scale: float, generator: torch.Generator, coherent:
     """
     levels = _eight_bit_levels(x)
     if levels is not None:
-        table = _eight_bit_table(float(scale), x.dtype, x.device)
-        if coherent:
-            return table.quantile(levels, _poisson.uniform_bits(field_shape(x, True), generator), x.dtype)
-        return table.sample(levels, generator, x.dtype)
+        return poisson_levels(levels, scale, generator, coherent, x.dtype)
     rate = x * scale
     if coherent:
         return _poisson.quantile(_poisson.uniform_bits(field_shape(x, True), generator), rate)
     return torch.stack([_poisson.sample(frame, generator) for frame in rate])
+
+
+def poisson_levels(levels: torch.Tensor, scale: float, generator: torch.Generator, coherent: bool,
+                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Poisson counts of rate (levels / 255) * scale for uint8 ``levels`` [T, C, H, W]: one table lookup each."""
+    table = _eight_bit_table(float(scale), dtype, levels.device)
+    if coherent:
+        return table.quantile(levels, _poisson.uniform_bits(field_shape(levels, True), generator), dtype)
+    return table.sample(levels, generator, dtype)
 
 
 def _eight_bit_levels(x: torch.Tensor) -> torch.Tensor | None:

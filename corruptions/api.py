@@ -161,6 +161,36 @@ def _clip_seed(device: torch.device, seed: int | None, generator: torch.Generato
     return derive_seed(seed, video_id, name, severity), int(seed)
 
 
+@dataclass(frozen=True)
+class Call:
+    """One (corruption, severity, options) resolved against a frame size: what ``_run`` needs."""
+
+    preset: _presets.Preset
+    function: registry.Function
+    param: Any
+    coherent: bool
+    scope: str
+    severity: int
+    variant: str
+
+
+def resolve_call(name: str, severity: Any, preset: str | None, variant: str, coherent: bool | None,
+                 size: Sequence[int]) -> Call:
+    """Check the arguments and look up the function, parameter and scope for frames of ``size`` (H, W)."""
+    severity = _check_severity(severity)
+    variant = _check_variant(variant)
+    height, width = int(size[0]), int(size[1])
+    chosen, entry = _resolve(name, preset, height, width)
+    function = registry.get_function(entry.function_key(variant))
+    if min(height, width) < function.min_size:
+        raise CorruptionError(
+            f"{name} needs frames of at least {function.min_size}x{function.min_size} px, got {height}x{width}"
+        )
+    coherent = bool(entry.coherent if coherent is None and entry.coherent is not None else coherent)
+    return Call(chosen, function, entry.param(severity, variant), coherent, function.scope_for(coherent), severity,
+                variant)
+
+
 def _run(function: registry.Function, clip: torch.Tensor, param: Any, scope: str, frame_ids: list[int],
          coherent: bool, kwargs: dict[str, Any], clip_seed: int | None,
          generator: torch.Generator | None) -> torch.Tensor:
@@ -169,23 +199,38 @@ def _run(function: registry.Function, clip: torch.Tensor, param: Any, scope: str
     A caller's generator is used as given, except for FRAME scope, where it supplies the
     seed the frames' generators derive from.
     """
-    def seeded(seed: int) -> torch.Generator:
-        return torch.Generator(device=clip.device).manual_seed(seed)
+    if scope != registry.FRAME and function.index_plan is not None:  # whole frames reordered: stay in uint8
+        return clip[function.index_plan(clip.shape[0], param, generator or seeded(clip.device, clip_seed))
+                    .to(clip.device)]
+    if function.uint8_fn is not None:  # the same result without the float round trip
+        return corrupt_frames(function.uint8_fn, clip, param, scope, frame_ids, coherent, kwargs, clip_seed, generator)
+    x = clip.float().div_(255)
+    return to_uint8(corrupt_frames(function.fn, x, param, scope, frame_ids, coherent, kwargs, clip_seed, generator))
 
+
+def seeded(device: torch.device, seed: int) -> torch.Generator:
+    """A generator on ``device`` seeded with ``seed`` (each call's draws come from these)."""
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def corrupt_frames(fn: Any, x: torch.Tensor, param: Any, scope: str, frame_ids: list[int], coherent: bool,
+                   kwargs: dict[str, Any], clip_seed: int | None, generator: torch.Generator | None) -> torch.Tensor:
+    """``fn`` (a function's float form or its uint8 kernel) on ``x`` [T, C, H, W]: per frame with a
+    generator each for FRAME scope, else once for the clip."""
     if scope != registry.FRAME:
-        clip_generator = generator or seeded(clip_seed)
-        if function.index_plan is not None:  # whole frames reordered: no pixel changes, so stay in uint8
-            return clip[function.index_plan(clip.shape[0], param, clip_generator).to(clip.device)]
-        out = function.fn(clip.float().div_(255), param, clip_generator, coherent=coherent, **kwargs)
-    else:
-        if generator is not None:
-            clip_seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device).item())
-        x = clip.float().div_(255)
-        out = torch.empty_like(x)
-        for i, frame in enumerate(frame_ids):
-            out[i : i + 1] = function.fn(x[i : i + 1], param, seeded(frame_seed(clip_seed, frame)), coherent=False,
-                                         **kwargs)
-    return out.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+        return fn(x, param, generator or seeded(x.device, clip_seed), coherent=coherent, **kwargs)
+    if generator is not None:
+        clip_seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device).item())
+    out = torch.empty_like(x)
+    for i, frame in enumerate(frame_ids):
+        out[i : i + 1] = fn(x[i : i + 1], param, seeded(x.device, frame_seed(clip_seed, frame)), coherent=False,
+                            **kwargs)
+    return out
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Float output in [0, 1] -> uint8, rounding to the nearest level (the inverse of ``/ 255``)."""
+    return x.mul(255).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def _extra_info(function_key: str) -> dict[str, Any]:
@@ -215,18 +260,9 @@ def apply_with_info(
 ) -> tuple[torch.Tensor, CorruptionInfo]:
     """Corrupt ``video`` and describe what was done (see :func:`apply` for the arguments)."""
     clip = _check_video(video)
-    severity = _check_severity(severity)
-    variant = _check_variant(variant)
-    height, width = clip.shape[-2:]
-    chosen, entry = _resolve(name, preset, height, width)
-    function = registry.get_function(entry.function_key(variant))
-    if min(height, width) < function.min_size:
-        raise CorruptionError(
-            f"{name} needs frames of at least {function.min_size}x{function.min_size} px, got {height}x{width}"
-        )
-    coherent = bool(entry.coherent if coherent is None and entry.coherent is not None else coherent)
-    param = entry.param(severity, variant)
-    scope = function.scope_for(coherent)
+    call = resolve_call(name, severity, preset, variant, coherent, clip.shape[-2:])
+    chosen, function, param, coherent, scope = call.preset, call.function, call.param, call.coherent, call.scope
+    severity, variant = call.severity, call.variant
     if frames is None:
         frame_ids, part = list(range(clip.shape[0])), clip
     else:  # a causal corruption needs the frames up to the last one wanted; the others just theirs
@@ -316,6 +352,14 @@ def supports_frames(name: str, preset: str | None = None, variant: str = "fixed"
     """
     _, entry = _resolve(name, preset, height, width)
     return registry.get_function(entry.function_key(_check_variant(variant))).scope != registry.CLIP
+
+
+def runs_on_device(name: str, preset: str | None = None, variant: str = "fixed", height: int = 224,
+                   width: int = 224) -> bool:
+    """True when the corruption computes on the video's device (a GPU); False for the encoders
+    (codecs, JPEG), which run on the CPU whatever the input, so callers keep them in CPU workers."""
+    _, entry = _resolve(name, preset, height, width)
+    return not registry.get_function(entry.function_key(_check_variant(variant))).host_only
 
 
 def presets(include_extra: bool = True) -> list[str]:

@@ -386,3 +386,5 @@ OUTPUT_FPS: dict[str, Callable[[float, float], float]] = {"frame_rate": lambda t
 # later one, but an undamaged MPEG stream loses no frame.) The others reorder, look ahead or
 # damage the whole stream.
 SCOPE = {"mpeg2": CAUSAL, "mpeg4": CAUSAL}
+
+HOST_ONLY = set(FUNCTIONS)  # PyAV encodes and decodes on the CPU

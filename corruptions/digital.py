@@ -130,3 +130,5 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
 MIN_SIZE = {"elastic_transform": MIN_WARP_SIDE}  # smallest frame side per function
 
 SCOPE = {**dict.fromkeys(FUNCTIONS, SHARED), "elastic_transform": FRAME}  # only elastic draws
+
+HOST_ONLY = {"jpeg_compression"}  # libjpeg, on the CPU

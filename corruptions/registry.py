@@ -6,6 +6,10 @@ package-wide contract::
     fn(x: float32 [T, C, H, W] in [0, 1], param, generator, *, coherent=False) -> same layout
 
 (codec functions also accept ``fps=``). The family of a function is the module it lives in.
+A module may list in ``HOST_ONLY`` the functions that compute on the CPU whatever the input's
+device (they encode with CPU libraries), so that callers keep them in CPU workers, and in
+``UINT8`` kernels that take and return uint8 frames and equal, bit for bit, the function on
+``frames / 255`` rounded back to uint8 (they skip float passes the result does not need).
 A module may also declare ``SCOPE: dict[str, str]``, how far each function looks (``FRAME``,
 ``SHARED``, ``CAUSAL``, ``CLIP`` below); undeclared functions are ``CLIP``, which is always safe.
 Presets (``corruptions.presets``) map display names to these keys; this module knows nothing
@@ -45,6 +49,8 @@ class Function:
     output_fps: Callable[[Any, float], float] | None = None  # when the function changes the rate
     scope: str = CLIP  # FRAME, SHARED, CAUSAL or CLIP
     index_plan: Callable[..., Any] | None = None  # (T, param, generator) -> frame indices, for reorderings
+    host_only: bool = False  # computes on the CPU whatever the input's device (encoders: codecs, JPEG)
+    uint8_fn: Callable[..., Any] | None = None  # the same corruption on uint8 frames in one shorter pass
 
     def scope_for(self, coherent: bool) -> str:
         """The scope of one call: a coherent call draws once for the clip, so FRAME becomes SHARED."""
@@ -61,6 +67,8 @@ def _load(family: str) -> tuple[dict[str, Function], str | None]:
     min_sizes: dict[str, int] = getattr(module, "MIN_SIZE", {})
     output_fps: dict[str, Callable] = getattr(module, "OUTPUT_FPS", {})
     scopes: dict[str, str] = getattr(module, "SCOPE", {})
+    host_only: set[str] = set(getattr(module, "HOST_ONLY", ()))
+    uint8_fns: dict[str, Callable] = getattr(module, "UINT8", {})
     if unknown := {k: v for k, v in scopes.items() if v not in SCOPES or k not in module.FUNCTIONS}:
         return {}, f"corruptions.{family}.SCOPE has unknown functions or scopes: {unknown}"
     functions = {
@@ -73,6 +81,8 @@ def _load(family: str) -> tuple[dict[str, Function], str | None]:
             output_fps=output_fps.get(key),
             scope=scopes.get(key, CLIP),
             index_plan=getattr(fn, "plan", None),
+            host_only=key in host_only,
+            uint8_fn=uint8_fns.get(key),
         )
         for key, fn in module.FUNCTIONS.items()
     }

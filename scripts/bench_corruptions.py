@@ -4,8 +4,11 @@
                                         [--out docs/benchmarks/corruptions.md]
 
 Both sides get the same 16-frame uint8 clip (a pan across a bundled scikit-image photo) at
-severity 3 of the ImageNet table. Ours: one call per clip, uint8 -> float -> corruption ->
-uint8. Theirs: `imagecorruptions.corrupt` per frame (it has no clip API). Each timing is the
+severity 3 of the ImageNet table. Ours: `corruptions.apply(clip, name, 3, preset="imagenet-c",
+seed=0)`, what a user calls (per-frame generators for per-frame draws; uint8 kernels where a
+function has one). "Before" (only for functions with a uint8 kernel): the same call through
+the float form, uint8 -> float -> function -> uint8, as `apply` ran it before the kernels;
+both outputs are checked equal. Theirs: `imagecorruptions.corrupt` per frame (it has no clip API). Each timing is the
 best of --repeats rounds after a warm-up, ours and theirs interleaved, so that both sides are
 measured at their least disturbed.
 Glass blur is also timed against imagecorruptions' pixel loop run as plain Python
@@ -30,10 +33,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from corruptions import blur, digital, noise, poisson, weather  # noqa: E402
-from corruptions.tables_image import IMAGENET  # noqa: E402
+import corruptions  # noqa: E402
+from corruptions import api, poisson  # noqa: E402
 
-FUNCTIONS = {**noise.FUNCTIONS, **blur.FUNCTIONS, **weather.FUNCTIONS, **digital.FUNCTIONS}
 COMMON = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
           "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression"]
 EXTRA = ["speckle_noise", "gaussian_blur", "spatter", "saturate"]
@@ -69,13 +71,52 @@ def best_times(runs: list[Callable[[], object]], repeats: int) -> list[float]:
 
 
 def ours(name: str, clip: torch.Tensor) -> Callable[[], torch.Tensor]:
-    function, param = FUNCTIONS[name], IMAGENET[name][SEVERITY - 1]
+    return lambda: corruptions.apply(clip, name, SEVERITY, preset="imagenet-c", seed=0)
+
+
+def float_form(name: str, clip: torch.Tensor) -> Callable[[], torch.Tensor] | None:
+    """``ours`` through the function's float form (the path before uint8 kernels); None without a kernel."""
+    call = api.resolve_call(name, SEVERITY, "imagenet-c", "fixed", None, clip.shape[-2:])
+    function = call.function
+    if function.uint8_fn is None:
+        return None
+    clip_seed = api.derive_seed(0, "", name, SEVERITY)
+    frames = list(range(clip.shape[0]))
 
     def run() -> torch.Tensor:
-        out = function(clip.float() / 255, param, torch.Generator().manual_seed(0))
-        return (out * 255).round_().to(torch.uint8)
+        out = api.corrupt_frames(function.fn, clip.float().div_(255), call.param, call.scope, frames, call.coherent,
+                                 {}, clip_seed, None)
+        return api.to_uint8(out)
 
     return run
+
+
+def compile_probe(clip: torch.Tensor, repeats: int) -> list[str]:
+    """Gaussian noise with its elementwise passes fused by torch.compile (the draws stay eager: a
+    compiled graph cannot take the per-frame generators), against corruptions.apply."""
+    sigma = api.resolve_call("gaussian_noise", SEVERITY, "imagenet-c", "fixed", None, clip.shape[-2:]).param
+    clip_seed = api.derive_seed(0, "", "gaussian_noise", SEVERITY)
+
+    def draws() -> torch.Tensor:
+        shape = (1, *clip.shape[1:])
+        return torch.cat([torch.randn(shape, generator=api.seeded(clip.device, api.frame_seed(clip_seed, t)))
+                          for t in range(clip.shape[0])])
+
+    def fused(v: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        x = torch.add(v.float().div(255), z, alpha=float(sigma)).clamp(0, 1)
+        return x.mul(255).round().clamp(0, 255).to(torch.uint8)
+
+    compiled = torch.compile(fused, dynamic=False)
+    start = time.perf_counter()
+    out = compiled(clip, draws())
+    compile_s = time.perf_counter() - start
+    exact = torch.equal(out, corruptions.apply(clip, "gaussian_noise", SEVERITY, preset="imagenet-c", seed=0))
+    z = draws()
+    t_apply, t_draws, t_fused = best_times([ours("gaussian_noise", clip), draws, lambda: compiled(clip, z)], repeats)
+    values = clip.numel()
+    return [f"| gaussian_noise, {tuple(clip.shape)} | {compile_s:.0f} s | {'yes' if exact else 'NO'} | "
+            f"{t_apply / values * 1e9:.1f} | {t_draws / values * 1e9:.1f} + {t_fused / values * 1e9:.1f} | "
+            f"{t_apply / (t_draws + t_fused):.2f}x |"]
 
 
 def theirs(name: str, frames: list[np.ndarray]) -> Callable[[], list[np.ndarray]]:
@@ -163,8 +204,16 @@ def main() -> None:
     parser.add_argument("--pure-python-frames", type=int, default=2,
                         help="frames timed for the pure-Python glass blur (it takes about 1 s per 224 px frame)")
     parser.add_argument("--out", type=Path, help="write the Markdown report here")
+    parser.add_argument("--compile-probe", action="store_true",
+                        help="only time gaussian noise with torch.compile-fused passes at the largest size "
+                             "(the first call compiles: minutes)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    if args.compile_probe:
+        print("| corruption, clip | first call (compile) | equal to apply | apply (ns/value) | draws + compiled "
+              "passes (ns/value) | speed-up |\n|---|---:|---|---:|---:|---:|")
+        print(*compile_probe(panning_clip(args.frames, max(args.sizes)), args.repeats), sep="\n")
+        return
 
     load_before = os.getloadavg()[0]
     sections: list[str] = []
@@ -176,7 +225,12 @@ def main() -> None:
         frames = [f.permute(1, 2, 0).numpy() for f in clip]
         rows, common_ratios = [], []
         for name in COMMON + EXTRA:
-            t_ours, t_theirs = best_times([ours(name, clip), theirs(name, frames)], args.repeats)
+            before = float_form(name, clip)
+            runs = [ours(name, clip), theirs(name, frames)] + ([before] if before else [])
+            if before is not None and not torch.equal(runs[0](), before()):
+                raise SystemExit(f"{name}: the uint8 kernel differs from the float form")
+            t_ours, t_theirs, *t_before = best_times(runs, args.repeats)
+            gain = f"{t_before[0] / t_ours:.2f}x" if t_before else "="
             ratio = t_theirs / t_ours
             if name == "glass_blur":
                 t_glass, t_theirs_glass = t_ours, t_theirs
@@ -184,12 +238,13 @@ def main() -> None:
                 common_ratios.append(ratio)
             if ratio < 10:
                 slow.setdefault(name, []).append(f"{ratio:.1f}x at {size} px")
-            rows.append(f"| {name} | {args.frames / t_ours:,.0f} | {args.frames / t_theirs:,.0f} | {ratio:.1f}x |")
+            rows.append(f"| {name} | {args.frames / t_ours:,.0f} | {args.frames / t_theirs:,.0f} | {ratio:.1f}x | "
+                        f"{gain} |")
             print(rows[-1], flush=True)
         py_frames = frames[: args.pure_python_frames]
         t_py = best_times([pure_python_glass(py_frames)], 1)[0] * args.frames / len(py_frames)
-        rows.append(f"| glass_blur vs the pure-Python loop | {args.frames / t_glass:,.0f} | {args.frames / t_py:,.1f} | "
-                    f"{t_py / t_glass:.0f}x |")
+        rows.append(f"| glass_blur vs the pure-Python loop | {args.frames / t_glass:,.0f} | "
+                    f"{args.frames / t_py:,.1f} | {t_py / t_glass:.0f}x | |")
         print(rows[-1], flush=True)
         median = statistics.median(common_ratios)
         verdicts.append(f"{size} px: median {median:.1f}x over the 15 common corruptions (target 10x: "
@@ -197,7 +252,8 @@ def main() -> None:
                         f"imagecorruptions' numba kernel and {t_py / t_glass:.0f}x vs its pure-Python loop "
                         f"(target 50x: {'met' if t_py / t_glass >= 50 else 'not met'} against the pure-Python loop)")
         sections += [f"### {args.frames} frames of {size}x{size}", "",
-                     "| corruption | ours (frames/s) | imagecorruptions (frames/s) | speed-up |", "|---|---:|---:|---:|",
+                     "| corruption | ours (frames/s) | imagecorruptions (frames/s) | speed-up | uint8 kernel: "
+                     "before -> after |", "|---|---:|---:|---:|---:|",
                      *rows, "", f"Median speed-up over the 15 common corruptions: **{median:.1f}x**.", ""]
         summary.append(f"{size}px: median {median:.1f}x")
     load_after = os.getloadavg()[0]
@@ -212,7 +268,8 @@ def main() -> None:
         f"with {torch.get_num_threads()} threads; load average {load_before:.1f} before / {load_after:.1f} after"
         f"{' (other jobs shared the CPU)' if max(load_before, load_after) > 1.5 else ''}. Severity 3, ImageNet "
         "parameters, best of "
-        f"{args.repeats} interleaved rounds; ours includes the uint8 <-> float conversion; theirs is "
+        f"{args.repeats} interleaved rounds; ours is `corruptions.apply` on the uint8 clip (per-frame generators; "
+        "'=' in the last column: no uint8 kernel, the same path as before); theirs is "
         "`imagecorruptions.corrupt` called per frame (imagecorruptions-imaug 1.1.5, numba glass blur). "
         "Ratios come from the same run.", "",
     ]

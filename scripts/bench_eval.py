@@ -12,6 +12,10 @@ not timed. The script also reports how many cells agree exactly between the two 
 the per-video cost of the corruptions themselves, which both modes pay.
 
     python scripts/bench_eval.py --videos 8 --frames 48 --size 128
+
+With --corrupt-on-only it instead times on-the-fly evaluation with the variants made in the
+workers (``--corrupt-on workers``) against made in the main process in batches
+(``--corrupt-on device``, here the CPU), in one run, and counts the cells that agree exactly.
 """
 
 from __future__ import annotations
@@ -95,6 +99,20 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
+def compare_corrupt_on(run_workers: Path, run_device: Path, request: dict) -> int:
+    """On-the-fly evaluation with the variants made in the workers vs in batches in the main process."""
+    from vidsparse.evaluation.run import EvalRequest, run_eval
+
+    workers_s, workers = timed(lambda: run_eval(EvalRequest(run_workers, corrupt_on="workers", **request)))
+    device_s, device = timed(lambda: run_eval(EvalRequest(run_device, corrupt_on="device", **request)))
+    cells = [(n, s) for n, sev in workers.corruptions.items() for s in sev]
+    same = sum(workers.corruptions[n][s] == device.corruptions.get(n, {}).get(s) for n, s in cells)
+    print(json.dumps({"cells": len(cells), "workers": request["workers"], "corrupt_on_workers_s": round(workers_s, 2),
+                      "corrupt_on_device_s": round(device_s, 2), "device_vs_workers": round(workers_s / device_s, 2),
+                      "cells_equal": f"{same}/{len(cells)}", "clean_equal": workers.clean == device.clean}, indent=2))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=8, help="test videos (a multiple of 4)")
@@ -106,6 +124,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=0, help="worker processes for both modes")
     parser.add_argument("--crf", type=int, default=0, help="generated set coding (0 = corrupt's lossless default)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--corrupt-on-only", action="store_true",
+                        help="time on-the-fly --corrupt-on workers vs device instead of on the fly vs generated")
     args = parser.parse_args()
 
     from corruptions.selection import parse_severities
@@ -125,6 +145,8 @@ def main() -> int:
         # Measured first, the corruption cost also warms every corruption's code path (imports,
         # frost photographs, first-call allocations) so neither timed mode pays that one-off cost.
         cost = corruption_cost(data, "ucf101-p", severities)
+        if args.corrupt_on_only:
+            return compare_corrupt_on(runs["gen"], runs["fly"], request)
         fly_s, fly = timed(lambda: run_eval(EvalRequest(runs["fly"], **request)))
         gen_dir = tmp / "generated"
         corrupt_args = ["corrupt", "--dataset", "synthetic", "--data-root", str(data), "--out", str(gen_dir),

@@ -86,6 +86,10 @@ def register(subparsers) -> None:
                        help="PGD random starts; per sample the strongest is kept (default 1)")
     parser.add_argument("--batch-size", type=int, help="samples per batch (default: the run's eval batch size)")
     parser.add_argument("--workers", type=int, help="decoding/corrupting worker processes (default: the run's)")
+    parser.add_argument("--corrupt-on", choices=["auto", "device", "workers"], default="auto",
+                        help="where on-the-fly corruptions are made: 'device' = in batches on the model's device "
+                             "(encoders such as codecs and JPEG stay in the workers), 'workers' = in the CPU "
+                             "workers; 'auto' (default) = device on CUDA, workers otherwise. Same numbers on the CPU")
     parser.set_defaults(func=run)
 
 
@@ -124,7 +128,7 @@ def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
         corrupted_root=Path(args.corrupted_root) if args.corrupted_root else None,
         published_jpeg=args.published_jpeg,
         baseline=Path(args.baseline) if args.baseline else None, fourier=args.fourier, radii=args.radii,
-        batch_size=args.batch_size, workers=args.workers,
+        batch_size=args.batch_size, workers=args.workers, corrupt_on=args.corrupt_on,
         attack=AttackSpec(args.attack, args.eps, args.steps, args.step_size, args.attack_restarts, args.seed)
         if args.attack else None,
     )

@@ -14,6 +14,7 @@ from vidsparse.core.distributed import World, current_world
 from vidsparse.errors import UserError
 from vidsparse.evaluation.attacks import AttackSpec
 from vidsparse.evaluation.cells import CLEAN_CELL, Cell
+from vidsparse.evaluation.on_device import resolve_corrupt_on
 from vidsparse.evaluation.results import EvalFile, Setting
 from vidsparse.models import model_from_config
 from vidsparse.run_dir import EXPORTED, RunDir
@@ -48,6 +49,7 @@ class EvalRequest:
     radii: list[float] | None = None
     batch_size: int | None = None
     workers: int | None = None
+    corrupt_on: str = "auto"  # auto | device | workers (evaluation.on_device)
     attack: AttackSpec | None = None  # adversarial accuracy besides the rest; None = no attack
     progress: bool = True
 
@@ -81,6 +83,11 @@ class Context:
     @property
     def workers(self) -> int:
         return self.cfg.data.workers if self.request.workers is None else self.request.workers
+
+    @property
+    def corrupt_on(self) -> str:
+        """Where on-the-fly variants are made: ``device`` (batched, the model's device) or ``workers``."""
+        return resolve_corrupt_on(self.request.corrupt_on, self.device)
 
     def cells(self) -> list[Cell]:
         return [CLEAN_CELL] + [Cell(n, s) for n in self.names for s in self.severities]

@@ -33,8 +33,11 @@ from vidsparse.core.distributed import World, broadcast_object, gather_objects, 
 from vidsparse.errors import one_line
 from vidsparse.evaluation.accuracy import Accuracy, AccuracyCounter, bare_model, predict_views
 from vidsparse.evaluation.cells import Cell, CorruptionOptions, unchanged
+from vidsparse.evaluation.on_device import RawSample, device_batches, device_cells, ship
 from vidsparse.evaluation.partial import PartialLog, fingerprint
 from vidsparse.evaluation.sources import FramePlan, Sample, Source
+
+ON_DEVICE = -2  # _Item.cell of a sample shipped whole for the cells made on the model's device
 
 
 @dataclass
@@ -44,13 +47,16 @@ class _Item:
     views: torch.Tensor | None = None
     error: str = ""  # set when the sample (cell < 0) or this variant could not be made
     noop: bool = False  # the corruption left the frames the views read unchanged
+    raw: RawSample | None = None  # cell == ON_DEVICE: the frames the device cells are made from
 
 
 class _VariantStream(IterableDataset):
     """Yields every pending (cell, sample) pair; each sample is loaded once per pass."""
 
-    def __init__(self, source: Source, cells: Sequence[Cell], options: CorruptionOptions, pending: list[int]):
+    def __init__(self, source: Source, cells: Sequence[Cell], options: CorruptionOptions, pending: list[int],
+                 on_device: frozenset[int] = frozenset()):
         self.source, self.cells, self.options, self.pending = source, list(cells), options, pending
+        self.on_device = on_device  # cells the main process makes on the model's device (evaluation.on_device)
 
     def variant_views(self, sample: Sample, cell: Cell, plan: FramePlan | None) -> torch.Tensor:
         """The model input of one variant; only the frames in ``plan`` are made where the corruption allows."""
@@ -83,7 +89,12 @@ class _VariantStream(IterableDataset):
             except Exception as err:  # undecodable sample: skipped and counted for every cell
                 yield _Item(-1, index, error=one_line(err))
                 continue
+            if self.on_device:
+                yield _Item(ON_DEVICE, index, raw=ship(sample, plan, [self.cells[c] for c in self.on_device],
+                                                       self.options))
             for c, cell in enumerate(self.cells):
+                if c in self.on_device:
+                    continue
                 try:
                     views, noop = self.variant(sample, cell, plan)
                 except Exception as err:  # one variant failed (e.g. frames too small for it)
@@ -98,7 +109,8 @@ def _collate(items: list[_Item]):
     cells = torch.tensor([i.cell for i in good], dtype=torch.long)
     indices = torch.tensor([i.index for i in good], dtype=torch.long)
     noops = torch.tensor([i.noop for i in good], dtype=torch.bool)
-    return views, cells, indices, noops, [i for i in items if i.views is None]
+    raws = [(i.index, i.raw) for i in items if i.raw is not None]
+    return views, cells, indices, noops, [i for i in items if i.views is None and i.raw is None], raws
 
 
 class PredictionStore:
@@ -220,6 +232,7 @@ def predict_cells(
     save_every: float = 0.0,
     resume_from: Sequence[Path] = (),
     world: World | None = None,
+    corrupt_on: str = "workers",
 ) -> CellResults:
     """Accuracy of every cell, each sample loaded once and all its variants made in memory.
 
@@ -231,6 +244,9 @@ def predict_cells(
     Under DDP (``world`` defaults to the joined process group) call it from every rank: rank
     0 decides what is already done, each rank predicts its strided share of the rest, and all
     ranks return the same results. Each rank appends to its own ``partial_path``.
+
+    ``corrupt_on="device"`` makes clean and every non-encoder variant on ``device`` in batches
+    (``evaluation.on_device``); ``"workers"`` makes every variant in the loader's workers.
     """
     world = joined_world() if world is None else world
     model = bare_model(model)
@@ -251,11 +267,22 @@ def predict_cells(
     done = store.finished()
     pending = [i for i in range(len(source)) if not bool(done[i])]
     mine = [pending[j] for j in shard_indices(len(pending), world)]
-    stream = _VariantStream(source, cells, options, mine)
+    on_device = device_cells(cells, options) if corrupt_on == "device" else frozenset()
+    stream = _VariantStream(source, cells, options, mine, on_device)
     loader = DataLoader(stream, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
     labels = torch.tensor([source.label(i) for i in range(len(source))], dtype=torch.long)
     logged, unlogged = done.clone(), set()
     last_save = time.monotonic()
+    waiting: list = []  # samples shipped for the device cells, made once a batch of them is in
+
+    def predict_on_device(raws: list) -> None:
+        for made in device_batches(source, cells, on_device, options, raws, device):
+            for index, error in made.failed:
+                store.fail(_Item(made.cell, index, error=error))
+            if made.views is not None:
+                top = predict_views(model, made.views).topk(k, dim=-1).indices
+                store.put(torch.full((len(made.indices),), made.cell, dtype=torch.long),
+                          torch.tensor(made.indices, dtype=torch.long), top, made.noops)
 
     def save() -> None:
         finished = [i for i in sorted(unlogged) if not logged[i] and bool((store.state[:, i] != store.PENDING).all())]
@@ -266,18 +293,24 @@ def predict_cells(
     bar = tqdm(total=len(mine) * len(cells), desc=f"{len(cells)} variants", unit="view-set", leave=False,
                disable=None if progress and world.is_main else True)
     try:
-        for views, cell_idx, indices, noops, failed in loader:
+        for views, cell_idx, indices, noops, failed, raws in loader:
             for item in failed:
                 store.fail(item)
             if views is not None:
                 probs = predict_views(model, views.to(device, non_blocking=True))
                 store.put(cell_idx, indices, probs.topk(k, dim=-1).indices, noops)
-            bar.update(len(indices) + sum(len(cells) if f.cell < 0 else 1 for f in failed))
+            waiting.extend(raws)
+            while len(waiting) >= batch_size:
+                predict_on_device(waiting[:batch_size])
+                del waiting[:batch_size]
+            bar.update(len(indices) + sum(len(cells) if f.cell < 0 else 1 for f in failed) + len(raws) * len(on_device))
             if log is not None:
-                unlogged.update(indices.tolist(), (f.index for f in failed))
+                unlogged.update(indices.tolist(), (f.index for f in failed), (index for index, _ in raws))
                 if time.monotonic() - last_save >= save_every:
                     save()
                     last_save = time.monotonic()
+        if waiting:
+            predict_on_device(waiting)
     finally:
         bar.close()
         if log is not None:

@@ -29,7 +29,7 @@ def evaluate_on_the_fly(ctx: Context, source, todo: list[Cell], setting: Setting
         others = [p for p in run_dir.partial_logs() if p != own]
         out = predict_cells(ctx.model, source, todo, options, ctx.classes, ctx.device, ctx.batch_size, ctx.workers,
                             ctx.progress, partial_path=own, partial_key=setting.key(clean=True), resume_from=others,
-                            world=ctx.world)
+                            world=ctx.world, corrupt_on=ctx.corrupt_on)
         if out.resumed:
             say(f"resumed: {out.resumed} samples were already evaluated before an interruption")
         for cell in todo:

@@ -149,7 +149,8 @@ class ImageTransform:
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """float [C, H, W] in [0, 1] -> (x - mean) / std."""
-        return (x - torch.tensor(self.mean).view(3, 1, 1)) / torch.tensor(self.std).view(3, 1, 1)
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
+        return (x - mean) / torch.tensor(self.std, dtype=x.dtype, device=x.device).view(3, 1, 1)
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         return self.normalize(fit(image.float().div(255), self.size))

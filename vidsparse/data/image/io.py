@@ -71,7 +71,7 @@ def jpeg_roundtrip(image: torch.Tensor, quality: int = PUBLISHED_JPEG_QUALITY) -
     """uint8 [3, H, W] saved as a Pillow JPEG at ``quality`` (default settings otherwise) and decoded
     again: what a model reads from a published-style -C file of this image."""
     buffer = io.BytesIO()
-    Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="JPEG", quality=quality)
+    Image.fromarray(image.permute(1, 2, 0).cpu().numpy()).save(buffer, format="JPEG", quality=quality)
     buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return torch.from_numpy(np.asarray(decoded.convert("RGB")).copy()).permute(2, 0, 1)
+    with Image.open(buffer) as decoded:  # an encoder on the CPU: the result goes back to the input's device
+        return torch.from_numpy(np.asarray(decoded.convert("RGB")).copy()).permute(2, 0, 1).to(image.device)
