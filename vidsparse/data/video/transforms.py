@@ -45,8 +45,8 @@ class ClipTransform:
         return torch.cat([_to_float_resized(frames[i : i + step], size) for i in range(0, frames.shape[0], step)])
 
     def _finish(self, video: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.mean, dtype=video.dtype).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=video.dtype).view(1, 3, 1, 1)
+        mean = torch.tensor(self.mean, dtype=video.dtype, device=video.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=video.dtype, device=video.device).view(1, 3, 1, 1)
         return ((video - mean) / std).permute(1, 0, 2, 3).contiguous()
 
     def train(self, frames: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
