@@ -20,6 +20,7 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import Tensor, nn
 
+from vidsparse.core.checkpoint import restore_generator
 from vidsparse.errors import UserError
 from vidsparse.sparse.config import SparseConfig, SparseContext
 from vidsparse.sparse.density import distribute
@@ -93,6 +94,7 @@ class Sparsifier:
             t.target = count
         self.check()
         self.step = -1
+        self.restore_notes: list[str] = []  # what a checkpoint from another device could not restore
         self.flops = self._measure_flops()
         self.epoch_stats = EpochStats()
         self.initialize()
@@ -207,7 +209,10 @@ class Sparsifier:
         for t in self.tensors:
             mask = masks[t.name]
             t.mask = None if mask is None else mask.to(t.param.device, torch.bool)
-        self.generator.set_state(state["generator"].cpu())
+        # a checkpoint from another device type holds the other kind of generator state
+        reseed = self.cfg.seed * 1_000_003 + state["step"] + 1  # alike on every rank, not the first draws again
+        self.restore_notes = restore_generator(self.generator, state["generator"], reseed,
+                                               "the sparse method's random stream")
         self.step = state["step"]
         self.epoch_stats = EpochStats(**state["epoch_stats"])
         self.load_extra_state(state["extra"])

@@ -30,8 +30,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from vidsparse.config import RunConfig, check_values, save_config
-from vidsparse.core.checkpoint import (load_latest_checkpoint, remove_partial_writes, rng_state, save_checkpoint,
-                                       set_rng_state)
+from vidsparse.core.checkpoint import (load_latest_checkpoint, remove_partial_writes, restore_scaler, rng_state,
+                                       save_checkpoint, set_rng_state)
 from vidsparse.core.device import resolve_device
 from vidsparse.core.distributed import (World, barrier, broadcast_buffers, broadcast_object, gather_objects, in_turns,
                                         max_across_ranks, process_group, sum_across_ranks)
@@ -46,6 +46,7 @@ from vidsparse.run_dir import RunDir
 from vidsparse.sparse import SparseContext, Sparsifier, build_sparsifier, list_methods
 from vidsparse.sparse.config import validate
 from vidsparse.sparse.density import DISTRIBUTIONS
+from vidsparse.training import setup
 from vidsparse.training.metrics_log import MetricsLog
 from vidsparse.training.setup import (OPTIMIZERS, make_optimizer, make_scheduler, per_rank_items, seed_everything,
                                       steps_per_epoch, train_loader, use_deterministic_kernels)
@@ -157,14 +158,17 @@ class TrainingJob:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        lost = restore_scaler(self.scaler, state["scaler"])
         self.sparsifier.load_state_dict(state["sparsifier"])
         mine = state.get("ranks", [{"rng": state["rng"]}])[self.world.rank]
-        set_rng_state(mine["rng"])
+        lost += set_rng_state(mine["rng"]) + self.sparsifier.restore_notes
         progress = EpochProgress(**mine.get("progress", {}))
         epoch, self.step, self.best_top1 = state["epoch"], state["step"], state["best_top1"]
         where = f"in epoch {epoch + 1} after {progress.batches} batches" if progress.batches else f"at epoch {epoch}"
         self.log(f"resumed {self.run_dir} {where} (step {self.step})")
+        if lost:
+            self.log(f"resumed on {self.device.type}, saved on {state.get('device', '?')}: not carried over: "
+                     f"{'; '.join(lost)}; random draws from here differ from an uninterrupted run")
         return self._begin(epoch, progress)
 
     def _begin(self, epoch: int, progress: EpochProgress) -> tuple[int, EpochProgress]:
@@ -268,7 +272,7 @@ class TrainingJob:
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "sparsifier": self.sparsifier.state_dict(), "rng": ranks[0]["rng"],
             "epoch": epoch, "batch": progress.batches, "step": self.step, "best_top1": self.best_top1,
-            "world_size": self.world.size, "ranks": ranks, "config": self.cfg.to_dict(),
+            "world_size": self.world.size, "ranks": ranks, "config": self.cfg.to_dict(), "device": self.device.type,
             "classes": self.bundle.classes,
         }
 
@@ -320,7 +324,7 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
     per_epoch = steps_per_epoch(per_rank_items(len(bundle.train), world), cfg.train.batch_size)
     total_steps = per_epoch * cfg.train.epochs
     scheduler = make_scheduler(optimizer, cfg.optim, total_steps, per_epoch)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp and device.type == "cuda")
+    scaler = setup.make_scaler(device, cfg.train.amp)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -42,6 +42,12 @@ def use_deterministic_kernels() -> None:
 # optimizer and schedule
 
 
+def make_scaler(device: torch.device, amp: bool) -> torch.amp.GradScaler:
+    """Loss scaling for fp16 autocast: on CUDA with ``train.amp``; a disabled scaler elsewhere
+    (its state is ``{}``, which ``core.checkpoint.restore_scaler`` carries across devices)."""
+    return torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+
+
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """No weight decay on biases and normalisation parameters (1-D tensors), as is standard."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
