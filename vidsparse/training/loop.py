@@ -48,8 +48,8 @@ from vidsparse.sparse.config import validate
 from vidsparse.sparse.density import DISTRIBUTIONS
 from vidsparse.training import setup
 from vidsparse.training.metrics_log import MetricsLog
-from vidsparse.training.setup import (OPTIMIZERS, make_optimizer, make_scheduler, per_rank_items, seed_everything,
-                                      steps_per_epoch, train_loader, use_deterministic_kernels)
+from vidsparse.training.setup import (OPTIMIZERS, kernel_settings, make_deterministic_on_cuda, make_optimizer,
+                                      make_scheduler, per_rank_items, seed_everything, steps_per_epoch, train_loader)
 
 # -------------------------------------------------------------------------------------------
 # the run
@@ -83,11 +83,9 @@ def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = pri
     (e.g. a dataset download). SIGINT/SIGTERM stop the run at the next step boundary after
     saving ``last.pt``, raising ``TrainingInterrupted``.
     """
-    if cfg.train.deterministic:
-        use_deterministic_kernels()
     device = resolve_device(cfg.train.device)
     check_names(cfg)
-    with process_group(device) as (world, device):
+    with kernel_settings(cfg.train.deterministic, device), process_group(device) as (world, device):
         job = build_job(cfg, resume, log if world.is_main else _quiet, prepare, world, device)
         start_epoch, progress = job.restore() if resume else job.start()
         job.run(start_epoch, progress)
@@ -317,6 +315,8 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
 
     bundle = in_turns(world, build_data)
     model = model_from_config(cfg.model, len(bundle.classes)).to(device)
+    if cfg.train.deterministic and device.type == "cuda":  # CPU kernels are deterministic already
+        make_deterministic_on_cuda(model, log)
     if cfg.model.pretrained and not resume:  # before masks are chosen: magnitude methods see these weights
 
         load_pretrained(model, cfg.model.pretrained, log=log)
