@@ -132,6 +132,7 @@ def test_attacks_stay_on_the_device(name):
         model = PixelModel(cuda.module(net), (0.5, 0.4, 0.3), (0.2, 0.2, 0.2))
         clean = cuda.empty(2, 2, *CLIP)  # two views per sample
         labels = torch.zeros(2, dtype=torch.long)  # CPU labels, as a loader gives them
-        adversarial = attack(model, clean, labels, spec, torch.Generator(device="cuda").manual_seed(0))
+        generators = [torch.Generator(device="cuda").manual_seed(i) for i in range(2)]
+        adversarial = attack(model, clean, labels, spec, generators, chunk=3)  # chunks straddle samples
         assert adversarial.device == CUDA and adversarial.shape == clean.shape
         assert NUM_CLASSES == model(clean).shape[-1]
