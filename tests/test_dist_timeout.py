@@ -3,14 +3,12 @@ single rank does long work (a dataset build in ``in_turns``, an uneven evaluatio
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import socket
 import time
 from datetime import timedelta
 
 import pytest
 
+from tests.fork_ranks import run_ranks
 from vidsparse.core import distributed
 from vidsparse.errors import UserError
 
@@ -31,34 +29,17 @@ def test_timeouts_are_settings_with_generous_defaults(monkeypatch):
             distributed.collective_timeout()
 
 
-def _rank(rank: int, port: int, results) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port), VIDSPARSE_DIST_TIMEOUT=str(COLLECTIVE_MIN))
+def _long_single_rank_work() -> tuple:
     import torch
 
-    try:
-        world, _ = distributed.init_from_env(torch.device("cpu"))
-        built = distributed.in_turns(world, lambda: time.sleep(SLOW_S if world.rank == 0 else 0) or world.rank)
-        time.sleep(SLOW_S if world.rank == 1 else 0)  # an uneven shard, then the final gather
-        gathered = distributed.gather_objects(built, world)
-        total = distributed.sum_across_ranks([1.0], world, torch.device("cpu"))  # the short-timeout group works
-        results.put((rank, gathered, total))
-    except Exception as err:  # reported to the test, which fails with it
-        results.put((rank, repr(err), None))
-    finally:
-        distributed.shutdown()
+    world = distributed.current_world()
+    built = distributed.in_turns(world, lambda: time.sleep(SLOW_S if world.rank == 0 else 0) or world.rank)
+    time.sleep(SLOW_S if world.rank == 1 else 0)  # an uneven shard, then the final gather
+    gathered = distributed.gather_objects(built, world)
+    total = distributed.sum_across_ranks([1.0], world, torch.device("cpu"))  # the short-timeout group works
+    return gathered, total
 
 
 def test_ranks_wait_for_long_single_rank_work_beyond_the_collective_timeout():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    context = multiprocessing.get_context("fork")
-    results = context.Queue()
-    processes = [context.Process(target=_rank, args=(rank, port, results)) for rank in range(2)]
-    for p in processes:
-        p.start()
-    outcomes = sorted(results.get(timeout=60) for _ in processes)
-    for p in processes:
-        p.join(timeout=30)
-    assert outcomes == [(0, [0, 1], [2.0]), (1, [0, 1], [2.0])]
+    outcomes = run_ranks(_long_single_rank_work, env={"VIDSPARSE_DIST_TIMEOUT": str(COLLECTIVE_MIN)})
+    assert outcomes == [([0, 1], [2.0]), ([0, 1], [2.0])]

@@ -86,12 +86,21 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], keep_previous: bool
     return atomic_write(path, write)
 
 
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+TRAINING_ONLY = ("optimizer", "scheduler", "scaler", "rng", "ranks")  # what inference never reads
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu", inference: bool = False) -> dict[str, Any]:
+    """The checkpoint's contents on ``device``. ``inference``: memory-mapped, without the
+    TRAINING_ONLY entries, so the optimizer state (2x the weights for Adam) is never read from
+    disk nor copied to the GPU; the caller moves the model where it runs."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
         # Our checkpoints hold RNG states and config dicts, not just tensors.
+        if inference:
+            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+            return {k: v for k, v in state.items() if k not in TRAINING_ONLY}
         return torch.load(path, map_location=device, weights_only=False)
     except Exception as err:
         raise UserError(f"checkpoint {path} is unreadable ({type(err).__name__}); it may be truncated") from None

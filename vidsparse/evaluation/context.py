@@ -125,7 +125,7 @@ def load_run_model(run_dir, checkpoint: str = "best", device: torch.device | str
         raise UserError(f"run directory not found: {run_dir}")
     cfg = load_run_config(run_dir)
     _, path = RunDir(run_dir).find_checkpoint(checkpoint)
-    state = load_checkpoint(path, device)
+    state = load_checkpoint(path, inference=True)  # weights and masks only, then to the device
     model = model_from_config(cfg.model, len(state["classes"]))
     model.load_state_dict(state["model"])
     return cfg, model.to(device).eval(), state

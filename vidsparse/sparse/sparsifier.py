@@ -98,6 +98,11 @@ class Sparsifier:
         self.flops = self._measure_flops()
         self.epoch_stats = EpochStats()
         self.initialize()
+        # Random draws on a device may differ between ranks (device type, GPU model): every rank
+        # starts from rank 0's masks, checked (collectives under DDP; no-ops in one process).
+        broadcast_masks(self)
+        self._apply_masks()
+        assert_masks_identical(self)
         self.epoch_stats = EpochStats()  # the initial masks are not "changes"
         self._refresh()
         self._hook = optimizer.register_step_post_hook(self._remask_after_optimizer_step)
@@ -321,7 +326,10 @@ class Sparsifier:
         """Rebuild the cached lists used every step, and the density-dependent FLOPs."""
         masked = [t for t in self.tensors if t.mask is not None]
         self._params = [t.param for t in masked]
-        self._masks = [t.mask for t in masked]
+        # in the weights' dtype: _foreach_mul_ then multiplies every layer in one fused launch
+        # (bool masks make it fall back to one kernel per layer); x * 1.0 and x * 0.0 equal
+        # x * True and x * False, so the numbers are unchanged
+        self._masks = [t.mask.to(t.param.dtype) for t in masked]
         self._densities = {t.name: t.active / t.numel for t in self.tensors}
         self._forward_flops = self.flops.forward(self._densities) if self.flops else math.nan
 
@@ -329,7 +337,8 @@ class Sparsifier:
         return self._forward_flops / self.flops.dense_total if self.flops else math.nan
 
     def _mask_gradients(self) -> None:
-        pairs = [(p.grad, m) for p, m in zip(self._params, self._masks) if p.grad is not None]
+        pairs = [(p.grad, m if m.dtype == p.grad.dtype else m.to(p.grad.dtype))
+                 for p, m in zip(self._params, self._masks) if p.grad is not None]
         if pairs:
             grads, masks = zip(*pairs)
             torch._foreach_mul_(list(grads), list(masks))

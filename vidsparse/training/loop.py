@@ -92,6 +92,16 @@ def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = pri
         return job.result()
 
 
+SYNC_EVERY = 25  # batches between reads of the device-side loss/accuracy sums (each read waits for the GPU)
+
+
+def read_sums(progress: EpochProgress, sums: torch.Tensor) -> EpochProgress:
+    """Copy the device-side running sums into ``progress`` (one device-to-host sync)."""
+    loss_sum, correct = sums.tolist()
+    progress.loss_sum, progress.correct = loss_sum, int(correct)
+    return progress
+
+
 def _quiet(message: str) -> None:
     """The log of ranks other than 0: one voice per job."""
 
@@ -197,25 +207,32 @@ class TrainingJob:
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
                    disable=None if world.is_main else True,
                    initial=progress.batches, total=progress.batches + len(loader))
+        # loss and hit sums stay on the device, in the order they were added, and are read back
+        # (a sync) only every SYNC_EVERY batches, before a checkpoint and at the epoch's end
+        sums = torch.tensor([progress.loss_sum, progress.correct], dtype=torch.float64, device=device)
         for clips, labels, _, bad in bar:
             # one collective per step under DDP: ranks stop, or skip an empty batch, together
             signum, missing = max_across_ranks([stop.received, clips is None], world, device)
             if signum:
-                self.interrupt(signum, epoch, progress)
+                self.interrupt(signum, epoch, read_sums(progress, sums))
             progress.batches += 1
             progress.skipped += bad
             if missing:  # a batch of undecodable videos, here or on another rank
                 continue
-            self.train_step(clips.to(device, non_blocking=True), labels.to(device, non_blocking=True), progress)
-            bar.set_postfix(loss=f"{progress.loss_sum / progress.seen:.3f}",
-                            acc=f"{progress.correct / progress.seen:.3f}")
+            self.train_step(clips.to(device, non_blocking=True), labels.to(device, non_blocking=True), progress, sums)
+            if progress.batches % SYNC_EVERY == 0:
+                read_sums(progress, sums)
+                bar.set_postfix(loss=f"{progress.loss_sum / progress.seen:.3f}",
+                                acc=f"{progress.correct / progress.seen:.3f}")
             if every and self.step % every == 0:
-                self.save_last(epoch, progress)
+                self.save_last(epoch, read_sums(progress, sums))
+        read_sums(progress, sums)
         signum = max_across_ranks([stop.received], world, device)[0]
         if signum:  # before the epoch-end evaluation, which may be long
             self.interrupt(signum, epoch, progress)
 
-    def train_step(self, clips: torch.Tensor, labels: torch.Tensor, progress: EpochProgress) -> None:
+    def train_step(self, clips: torch.Tensor, labels: torch.Tensor, progress: EpochProgress,
+                   sums: torch.Tensor) -> None:
         optimizer, scaler, sparsifier = self.optimizer, self.scaler, self.sparsifier
         with torch.autocast(self.device.type, enabled=scaler.is_enabled()):
             logits = self.net(clips)
@@ -231,8 +248,8 @@ class TrainingJob:
         sparsifier.after_step(self.step)
         self.scheduler.step()
         self.step += 1
-        progress.loss_sum += float(loss.detach()) * labels.numel()
-        progress.correct += int((logits.argmax(-1) == labels).sum())
+        hits = (logits.argmax(-1) == labels).sum()
+        sums += torch.stack((loss.detach().double() * labels.numel(), hits.double()))  # no sync
         progress.seen += labels.numel()
 
     def end_epoch(self, epoch: int, progress: EpochProgress, started: float) -> None:
