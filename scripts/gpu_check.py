@@ -32,8 +32,8 @@ import corruptions  # noqa: E402
 from vidsparse.cli import build_parser, main  # noqa: E402
 from vidsparse.core.tables import format_table  # noqa: E402
 
-TESTS = ["tests/test_fake_cuda.py", "tests/test_portable_checkpoints.py", "tests/test_deterministic.py",
-         "tests/test_attacks.py", "tests/test_dist_timeout.py"]
+TESTS = ["tests/test_cuda.py", "tests/test_fake_cuda.py", "tests/test_portable_checkpoints.py",
+         "tests/test_deterministic.py", "tests/test_attacks.py", "tests/test_dist_timeout.py"]
 SYNTHETIC = {"classes": 4, "train_per_class": 4, "test_per_class": 2, "frames": 20, "size": 64, "fps": 10, "seed": 0}
 TINY = {"classes": 3, "train_per_class": 2, "test_per_class": 1, "frames": 12, "size": 32, "fps": 10, "seed": 0}
 FRAME_CORRUPTIONS = ["gaussian_noise", "shot_noise", "defocus_blur", "motion_blur", "zoom_blur", "rotate"]
@@ -56,7 +56,7 @@ def plan(work: Path, cpu: bool) -> list[tuple[str, list[str]]]:
     device = "cpu" if cpu else "cuda"
     data = work / "data"
     severities = "3"
-    corrupt = "ucf101-p" if not cpu else "gaussian_noise,contrast"
+    corrupt = "ucf101-p" if not cpu else "gaussian_noise,jumble"  # cpu: one frame-level, one temporal
     return [
         ("train RigL + AMP", train_args(data, work / "amp", device, cpu)),
         ("on-the-fly eval, ucf101-p", ["eval", "--run", str(work / "amp"), "--device", device, "--views", "1x1",

@@ -22,6 +22,7 @@ from vidsparse.data.video.transforms import ClipTransform
 from vidsparse.evaluation.attacks import AttackSpec, PixelModel, attack
 from vidsparse.evaluation.fourier import filter_frequencies
 from vidsparse.sparse import SparseConfig, SparseContext, build_sparsifier
+from vidsparse.sparse.sparsifier import multiplier
 
 CPU_ONLY_FUNCTIONS = {"jpeg_compression"}  # libjpeg through torchvision: CPU tensors only
 
@@ -103,6 +104,10 @@ def test_sparse_engine_masks_and_updates_stay_on_the_device(method):
         sparsifier.on_epoch_end(1)
         assert_on(CUDA, [t.mask for t in sparsifier.tensors if t.mask is not None], list(model.parameters()))
         assert_on(CUDA, [v for s in opt.state.values() for v in s.values() if isinstance(v, torch.Tensor)])
+        # the per-step multiply is one fused _foreach_mul_: masks in the weights' dtype on CUDA
+        assert all(m.dtype == torch.float32 for m in sparsifier._masks)
+        assert multiplier(torch.ones(3, dtype=torch.bool, device=CUDA), cuda.empty(3)).dtype == torch.float32
+    assert multiplier(torch.ones(3, dtype=torch.bool), torch.ones(3)).dtype == torch.bool  # 1 byte on the CPU
 
 
 def test_image_and_clip_transforms_follow_their_input():

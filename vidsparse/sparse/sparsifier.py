@@ -34,6 +34,14 @@ from vidsparse.sparse.targets import SparseTensor, find_sparse_tensors
 METHODS: dict[str, type["Sparsifier"]] = {}
 
 
+def multiplier(mask: Tensor, param: Tensor) -> Tensor:
+    """The mask as the per-step multiply uses it. On CUDA in the weight's dtype: _foreach_mul_
+    then masks every layer in one fused launch (bool masks make it fall back to one kernel per
+    layer), for 4 bytes per masked weight; x * 1.0 and x * 0.0 equal x * True and x * False.
+    Elsewhere bool (1 byte), where launches cost nothing."""
+    return mask.to(param.dtype) if param.is_cuda else mask
+
+
 def register_method(cls: type["Sparsifier"]) -> type["Sparsifier"]:
     """Class decorator: make a method available under its `name`."""
     METHODS[cls.name] = cls
@@ -326,10 +334,7 @@ class Sparsifier:
         """Rebuild the cached lists used every step, and the density-dependent FLOPs."""
         masked = [t for t in self.tensors if t.mask is not None]
         self._params = [t.param for t in masked]
-        # in the weights' dtype: _foreach_mul_ then multiplies every layer in one fused launch
-        # (bool masks make it fall back to one kernel per layer); x * 1.0 and x * 0.0 equal
-        # x * True and x * False, so the numbers are unchanged
-        self._masks = [t.mask.to(t.param.dtype) for t in masked]
+        self._masks = [multiplier(t.mask, t.param) for t in masked]
         self._densities = {t.name: t.active / t.numel for t in self.tensors}
         self._forward_flops = self.flops.forward(self._densities) if self.flops else math.nan
 
