@@ -90,6 +90,7 @@ class TrainConfig:
     eval_every: int = 1
     deterministic: bool = False  # deterministic kernels: bit-repeatable runs, possibly slower on CUDA
     checkpoint_every_steps: int = 0  # also save last.pt every N optimizer steps (0 = at epoch ends only)
+    channels_last: bool = False  # CUDA only: channels-last(-3d) weights, faster convolutions under AMP
 
 
 @dataclass

@@ -48,8 +48,9 @@ from vidsparse.sparse.config import validate
 from vidsparse.sparse.density import DISTRIBUTIONS
 from vidsparse.training import setup
 from vidsparse.training.metrics_log import MetricsLog
-from vidsparse.training.setup import (OPTIMIZERS, kernel_settings, make_deterministic_on_cuda, make_optimizer,
-                                      make_scheduler, per_rank_items, seed_everything, steps_per_epoch, train_loader)
+from vidsparse.training.setup import (OPTIMIZERS, channels_last, kernel_settings, make_deterministic_on_cuda,
+                                      make_optimizer, make_scheduler, per_rank_items, seed_everything, steps_per_epoch,
+                                      train_loader)
 
 # -------------------------------------------------------------------------------------------
 # the run
@@ -334,6 +335,8 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
     model = model_from_config(cfg.model, len(bundle.classes)).to(device)
     if cfg.train.deterministic and device.type == "cuda":  # CPU kernels are deterministic already
         make_deterministic_on_cuda(model, log)
+    if cfg.train.channels_last and device.type == "cuda":
+        channels_last(model)
     if cfg.model.pretrained and not resume:  # before masks are chosen: magnitude methods see these weights
 
         load_pretrained(model, cfg.model.pretrained, log=log)

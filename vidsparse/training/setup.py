@@ -66,6 +66,17 @@ def kernel_settings(deterministic: bool, device: torch.device) -> Iterator[None]
         _set_kernel_flags(saved)
 
 
+def channels_last(model: nn.Module) -> nn.Module:
+    """``model`` in the channels-last layout of its convolutions: ``channels_last_3d`` when it has
+    5-D (Conv3d) weights, else ``channels_last``; tensor cores read it without transposes."""
+    fmt = torch.channels_last_3d if any(p.dim() == 5 for p in model.parameters()) else torch.channels_last
+    rank = 5 if fmt == torch.channels_last_3d else 4
+    for p in model.parameters():
+        if p.dim() == rank:
+            p.data = p.data.contiguous(memory_format=fmt)
+    return model
+
+
 def make_deterministic_on_cuda(model: nn.Module, log: Callable[[str], None]) -> None:
     """Inside ``kernel_settings(deterministic=True)``: swap in deterministic pooling and say
     which layers stay nondeterministic; with any such layer, torch warns at it instead of raising."""
