@@ -30,6 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 import corruptions  # noqa: E402
 from vidsparse.cli import build_parser, main  # noqa: E402
+from vidsparse.config import ModelConfig  # noqa: E402
+from vidsparse.core.device import autocast  # noqa: E402
+from vidsparse.models import model_from_config  # noqa: E402
 from vidsparse.core.tables import format_table  # noqa: E402
 
 TESTS = ["tests/test_cuda.py", "tests/test_fake_cuda.py", "tests/test_portable_checkpoints.py",
@@ -86,10 +89,6 @@ def corruption_rate(name: str, device: str, frames: int, size: int, repeats: int
 
 def model_rates(device: str, batch: int, clip: tuple[int, int], repeats: int, width: int = 0) -> tuple[float, float]:
     """(training clips/s with AMP where CUDA, evaluation clips/s) of r3d_small on random clips."""
-    from vidsparse.config import ModelConfig
-    from vidsparse.core.device import autocast
-    from vidsparse.models import model_from_config
-
     model = model_from_config(ModelConfig(name="r3d_small", width=width), 10).to(device)
     x = torch.randn(batch, 3, clip[0], clip[1], clip[1], device=device)
     y = torch.zeros(batch, dtype=torch.long, device=device)
