@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import Subset
 
 from tests.conftest import tiny_train_args
 from vidsparse.cli import main
+from vidsparse.core.distributed import World, shard_indices
 from vidsparse.errors import UserError
-from vidsparse.evaluation.attacks import AttackSpec, PixelModel, adversarial_accuracy, attack, to_pixels
+from vidsparse.evaluation.attacks import (AttackSpec, PixelModel, _input_gradient, adversarial_accuracy, attack,
+                                          averaged_probs, to_pixels)
 
 MEAN, STD = (0.5, 0.4, 0.45), (0.25, 0.2, 0.3)
 
@@ -192,3 +195,33 @@ def test_eval_attack_end_to_end_and_report(synthetic_root: Path, tmp_path: Path,
 
     assert main(["eval", "--run", str(run), "--views", "1x2", "--workers", "0"]) == 0  # another test protocol
     assert "adversarial" not in json.loads((run / "eval.json").read_text())
+
+
+def test_chunked_gradients_equal_one_backward_over_all_views():
+    """Chunks of 3 clips over 3 samples x 2 views: chunks straddle samples, gradients are exact."""
+    model, x, y = train("video")
+    views = torch.stack([x, x.flip(-1)], 1)[:3]
+    pixel_model = PixelModel(model, MEAN, STD)
+    whole = _input_gradient(pixel_model, views, y[:3], chunk=0)
+    chunked = _input_gradient(pixel_model, views, y[:3], chunk=3)
+    torch.testing.assert_close(chunked, whole, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(averaged_probs(pixel_model, views, 4), pixel_model(views))
+    spec = AttackSpec("pgd", 8 / 255, steps=3, step_size=2 / 255)
+    generators = [torch.Generator().manual_seed(i) for i in range(3)]
+    a = attack(pixel_model, views, y[:3], spec, generators, chunk=0)
+    b = attack(pixel_model, views, y[:3], spec, [torch.Generator().manual_seed(i) for i in range(3)], chunk=3)
+    assert (a != b).float().mean() < 1e-3  # only signs of gradients within rounding of zero may differ
+
+
+def test_adversarial_accuracy_is_the_same_in_any_batches_and_shards(trained):
+    model, x, y = trained
+    dataset = [(normalise(x)[i], int(y[i]), i) for i in range(len(y))]
+    spec = _pgd(4 / 255, steps=3)
+    run = functools.partial(adversarial_accuracy, model, mean=MEAN, std=STD, spec=spec, class_names=["a", "b"],
+                  device=torch.device("cpu"), progress=False)
+    whole = run(dataset=dataset, batch_size=10)
+    assert run(dataset=dataset, batch_size=3).attacked == whole.attacked
+    shards = [run(dataset=Subset(dataset, shard_indices(len(dataset), World(r, 2))), batch_size=4) for r in (0, 1)]
+    hits = sum(round(s.attacked.top1 * s.attacked.n) for s in shards)
+    assert sum(s.attacked.n for s in shards) == whole.attacked.n
+    assert hits == round(whole.attacked.top1 * whole.attacked.n)

@@ -92,6 +92,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 0  # also save last.pt every N optimizer steps (0 = at epoch ends only)
     log: str = "csv"  # trackers, comma-separated: csv (always), tensorboard, wandb, mlflow
     log_every: int = 10  # optimizer steps between loss / LR / throughput points
+    channels_last: bool = False  # CUDA only: channels-last(-3d) weights, faster convolutions under AMP
 
 
 @dataclass

@@ -39,13 +39,13 @@ class UnsafeCheckpoint(UserError):
     """A file that names a global outside the allow-list: refused, never retried unsafely."""
 
 
-def safe_load(path: str | Path, device: torch.device | str = "cpu") -> Any:
+def safe_load(path: str | Path, device: torch.device | str = "cpu", mmap: bool = False) -> Any:
     """``torch.load(weights_only=True)``: tensors, containers, numbers, strings and the numpy
     RNG types only. A file that asks for anything else (``os.system``, a class) is refused
     with one line naming it; a damaged file raises the usual exception for the caller."""
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
-            return torch.load(path, map_location=device, weights_only=True)
+            return torch.load(path, map_location=device, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         found = re.search(r"GLOBAL (\S+)", str(err))
         if found is None:
@@ -61,12 +61,46 @@ def rng_state() -> dict[str, Any]:
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any], cuda_devices: int | None = None) -> list[str]:
+    """Restore ``rng_state()``; returns what could not carry over (CUDA streams written by a
+    machine with other GPUs, or none, cannot be restored: those draws start from the seed)."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    cuda_devices = torch.cuda.device_count() if cuda_devices is None else cuda_devices
+    saved = state.get("cuda") or []
+    if saved and len(saved) == cuda_devices:
+        torch.cuda.set_rng_state_all([s.cpu() for s in saved])
+        return []
+    if saved or cuda_devices:
+        return [f"CUDA random streams ({len(saved)} saved, {cuda_devices} GPU(s) here)"]
+    return []
+
+
+def generator_state_fits(generator: torch.Generator, state: torch.Tensor) -> bool:
+    """Whether ``state`` came from a generator of ``generator``'s kind: a CPU generator's state
+    is 5,056 bytes (Mersenne Twister), a CUDA one's 16 (Philox seed and offset)."""
+    return state.numel() == generator.get_state().numel()
+
+
+def restore_generator(generator: torch.Generator, state: torch.Tensor, reseed: int, what: str) -> list[str]:
+    """``generator.set_state(state)`` when the state fits this device type; otherwise reseed
+    with ``reseed`` and return a note for the run log (random streams differ by device type)."""
+    if generator_state_fits(generator, state):
+        generator.set_state(state.cpu())
+        return []
+    generator.manual_seed(reseed)
+    return [f"{what} (saved on another device type; reseeded)"]
+
+
+def restore_scaler(scaler: torch.amp.GradScaler, state: dict[str, Any]) -> list[str]:
+    """Load a GradScaler state where it applies. A run without loss scaling (a CPU, or --amp
+    off) saves ``{}``, which an enabled (CUDA) scaler rejects: that scaler then starts at its
+    initial scale, and a disabled scaler ignores a CUDA run's state."""
+    if scaler.is_enabled() and not state:
+        return ["AMP loss scale (none saved; starts at its initial value)"]
+    scaler.load_state_dict(state)
+    return []
 
 
 def previous_path(path: str | Path) -> Path:
@@ -88,11 +122,20 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], keep_previous: bool
     return atomic_write(path, write)
 
 
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+TRAINING_ONLY = ("optimizer", "scheduler", "scaler", "rng", "ranks")  # what inference never reads
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu", inference: bool = False) -> dict[str, Any]:
+    """The checkpoint's contents on ``device``. ``inference``: memory-mapped, without the
+    TRAINING_ONLY entries, so the optimizer state (2x the weights for Adam) is never read from
+    disk nor copied to the GPU; the caller moves the model where it runs."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
+        if inference:  # memory-mapped on the CPU; the caller moves the model where it runs
+            state = safe_load(path, "cpu", mmap=True)
+            return {k: v for k, v in state.items() if k not in TRAINING_ONLY}
         return safe_load(path, device)
     except UnsafeCheckpoint:
         raise

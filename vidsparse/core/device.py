@@ -35,3 +35,15 @@ def default_workers(wanted: int = DEFAULT_WORKERS) -> int:
     """``wanted`` loader workers, but no more than the CPUs available: more only make PyTorch warn
     and the processes compete for the same cores."""
     return min(wanted, available_cpus())
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype:
+    """bf16 where the GPU has it (same range as fp32: no loss scaling), fp16 otherwise."""
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(device: torch.device) -> torch.autocast:
+    """Mixed precision for inference-like work (evaluation, EL2N, attacks) on CUDA; off on the
+    CPU, whose numbers stay exactly those of fp32."""
+    on = device.type == "cuda"
+    return torch.autocast(device.type, dtype=autocast_dtype(device) if on else torch.bfloat16, enabled=on)

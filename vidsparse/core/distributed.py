@@ -12,12 +12,17 @@ import math
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
 
+from vidsparse.errors import UserError
+
 T = TypeVar("T")
+DEFAULT_TIMEOUT_MIN = 60.0  # tensor collectives (per step)
+DEFAULT_WAIT_MIN = 24 * 60.0  # barriers and object exchanges: one rank's long work
 
 
 @dataclass(frozen=True)
@@ -71,12 +76,53 @@ def init_from_env(device: torch.device) -> tuple[World, torch.device]:
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", timeout=collective_timeout())
         atexit.register(shutdown)
     return current_world(), device
 
 
+def _minutes(variable: str, default: float) -> timedelta:
+    text = os.environ.get(variable, "")
+    try:
+        minutes = float(text) if text else default
+    except ValueError:
+        raise UserError(f"{variable}={text!r} must be a number of minutes") from None
+    if not minutes > 0:
+        raise UserError(f"{variable}={text!r} must be a positive number of minutes")
+    return timedelta(minutes=minutes)
+
+
+def collective_timeout() -> timedelta:
+    """How long a tensor collective (a training step's all-reduce) may wait: VIDSPARSE_DIST_TIMEOUT
+    minutes, default 60 (torch's NCCL default of 10 kills a job on one slow step or checkpoint)."""
+    return _minutes("VIDSPARSE_DIST_TIMEOUT", DEFAULT_TIMEOUT_MIN)
+
+
+def wait_timeout() -> timedelta:
+    """How long ranks wait for one rank's long work (a dataset build or download, an uneven
+    evaluation shard): VIDSPARSE_DIST_WAIT_TIMEOUT minutes, default 24 hours."""
+    return _minutes("VIDSPARSE_DIST_WAIT_TIMEOUT", DEFAULT_WAIT_MIN)
+
+
+_wait_groups: dict[int, Any] = {}
+
+
+def wait_group() -> Any:
+    """A gloo group over all ranks with ``wait_timeout()``, for barriers and object exchanges.
+
+    Waiting ranks sit on the CPU in gloo, not in an NCCL collective whose watchdog would abort
+    them after ``collective_timeout()``; objects are pickled either way, so gloo costs nothing.
+    Created once per process group (every rank creates it in the same order).
+    """
+    key = id(dist.group.WORLD)
+    if key not in _wait_groups:
+        _wait_groups.clear()
+        _wait_groups[key] = dist.new_group(backend="gloo", timeout=wait_timeout())
+    return _wait_groups[key]
+
+
 def shutdown() -> None:
+    _wait_groups.clear()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
@@ -91,7 +137,7 @@ def gather_objects(obj: T, world: World) -> list[T]:
     if not world.is_distributed:
         return [obj]
     gathered: list[Any] = [None] * world.size
-    dist.all_gather_object(gathered, obj)
+    dist.all_gather_object(gathered, obj, group=wait_group())  # ranks may arrive far apart
     return gathered
 
 
@@ -100,13 +146,14 @@ def broadcast_object(obj: T, world: World, src: int = 0) -> T:
     if not world.is_distributed:
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=src)
+    dist.broadcast_object_list(box, src=src, group=wait_group())
     return box[0]
 
 
 def barrier(world: World) -> None:
+    """Wait for every rank, for up to ``wait_timeout()`` (see ``wait_group``)."""
     if world.is_distributed:
-        dist.barrier()
+        dist.barrier(group=wait_group())
 
 
 @contextmanager

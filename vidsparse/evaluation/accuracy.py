@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from vidsparse.core.distributed import World, gather_objects, joined_world, shard_indices
+from vidsparse.core.device import autocast
 from vidsparse.core.graceful_stop import shield_worker
 from vidsparse.data.video.dataset import collate_skipping
 
@@ -127,6 +128,7 @@ def evaluate(
     loader = DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skipping,
         worker_init_fn=shield_worker,  # a SIGTERM to the process group must reach the loop's handler, not kill workers
+        pin_memory=device.type == "cuda",
     )
     counter = AccuracyCounter(len(class_names))
     quiet = not (progress and world.is_main)
@@ -134,6 +136,7 @@ def evaluate(
         counter.skipped += skipped
         if clips is None:
             continue
-        counter.update(predict_views(model, clips.to(device, non_blocking=True)), labels)
+        with autocast(device):
+            counter.update(predict_views(model, clips.to(device, non_blocking=True)), labels)
     model.train(was_training)
     return counter.summed(world).result(class_names)

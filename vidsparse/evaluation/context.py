@@ -134,7 +134,7 @@ def load_run_model(run_dir, checkpoint: str = "best", device: torch.device | str
         raise UserError(f"run directory not found: {run_dir}")
     name, path = RunDir(run_dir).find_checkpoint(checkpoint)
     cfg = load_run_config(run_dir)
-    state = _load_exported(path, device) if name == EXPORTED else load_checkpoint(path, device)
+    state = _load_exported(path, device) if name == EXPORTED else load_checkpoint(path, inference=True)
     model = model_from_config(cfg.model, len(state["classes"]))
     model.load_state_dict(state["model"])
     return cfg, model.to(device).eval(), state

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 import corruptions
 from vidsparse.core.distributed import World, broadcast_object, gather_objects, joined_world, shard_indices
+from vidsparse.core.device import autocast
 from vidsparse.errors import one_line
 from vidsparse.evaluation.accuracy import Accuracy, AccuracyCounter, bare_model, predict_views
 from vidsparse.evaluation.cells import Cell, CorruptionOptions, unchanged
@@ -269,7 +270,8 @@ def predict_cells(
     mine = [pending[j] for j in shard_indices(len(pending), world)]
     on_device = device_cells(cells, options) if corrupt_on == "device" else frozenset()
     stream = _VariantStream(source, cells, options, mine, on_device)
-    loader = DataLoader(stream, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
+    loader = DataLoader(stream, batch_size=batch_size, num_workers=workers, collate_fn=_collate,
+                        pin_memory=device.type == "cuda")
     labels = torch.tensor([source.label(i) for i in range(len(source))], dtype=torch.long)
     logged, unlogged = done.clone(), set()
     last_save = time.monotonic()
@@ -297,7 +299,8 @@ def predict_cells(
             for item in failed:
                 store.fail(item)
             if views is not None:
-                probs = predict_views(model, views.to(device, non_blocking=True))
+                with autocast(device):
+                    probs = predict_views(model, views.to(device, non_blocking=True))
                 store.put(cell_idx, indices, probs.topk(k, dim=-1).indices, noops)
             waiting.extend(raws)
             while len(waiting) >= batch_size:

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from vidsparse.core.device import autocast
 from vidsparse.data.video.dataset import collate_skipping
 from vidsparse.evaluation.accuracy import AccuracyCounter, predict_views
 
@@ -80,7 +81,7 @@ def fourier_curves(
     """
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                        collate_fn=collate_skipping)
+                        collate_fn=collate_skipping, pin_memory=device.type == "cuda")
     counters = {(kind, r): AccuracyCounter(num_classes) for kind in KINDS for r in radii}
     skipped = 0
     for clips, labels, _, bad in tqdm(loader, desc="fourier", leave=False, disable=None if progress else True):
@@ -89,7 +90,8 @@ def fourier_curves(
             continue
         clips = clips.to(device, non_blocking=True)
         for (kind, r), counter in counters.items():
-            counter.update(predict_views(model, filter_frequencies(clips, r, kind)), labels)
+            with autocast(device):  # the filter itself runs in fp32 (filter_frequencies casts)
+                counter.update(predict_views(model, filter_frequencies(clips, r, kind)), labels)
     result: dict = {kind: {} for kind in KINDS}
     n = 0
     for (kind, r), counter in counters.items():

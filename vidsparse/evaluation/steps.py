@@ -79,10 +79,9 @@ def evaluate_adversarial(ctx: Context, dataset, setting: Setting, mean, std) -> 
     if previous and all(previous.get(k) == v for k, v in key.items()):
         say(f"reusing the {spec.name} {spec.key()} result from {ctx.results.path}")
         return
-    # Not sharded: the attack's random starts come from one generator in sample order, so every
-    # rank attacks the whole set (same numbers as one process) and rank 0 writes them.
+    # Sharded across ranks; random starts are seeded per sample, so the numbers are one process's.
     result = adversarial_accuracy(bare_model(ctx.model), dataset, mean, std, spec, ctx.classes, ctx.device,
-                                  ctx.batch_size, ctx.workers, ctx.progress)
+                                  ctx.batch_size, ctx.workers, ctx.progress, world=ctx.world)
     attacked = result.attacked
     if attacked.n == 0:
         warn(f"{spec.name}: no result (every sample was skipped)")

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torchvision.ops import StochasticDepth
 
 from vidsparse.errors import UserError
+from vidsparse.models.deterministic import interpolation_matrix
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,10 @@ def resize_pos_embed(pos: Tensor, grid: tuple[int, ...], new_grid: tuple[int, ..
     if tuple(grid) == tuple(new_grid):
         return pos
     mode = {1: "linear", 2: "bicubic", 3: "trilinear"}[len(grid)]
+    if pos.is_cuda and pos.requires_grad and torch.are_deterministic_algorithms_enabled():
+        # interpolate has no deterministic CUDA backward; the same linear map as a matmul has
+        matrix = interpolation_matrix(tuple(grid), tuple(new_grid), mode, pos.device).to(pos.dtype)
+        return (matrix @ pos.reshape(-1, pos.shape[-1]))[None]
     x = pos.reshape(1, *grid, pos.shape[-1]).movedim(-1, 1)
     x = F.interpolate(x, size=new_grid, mode=mode, align_corners=False)
     return x.movedim(1, -1).reshape(1, -1, pos.shape[-1])

@@ -20,6 +20,7 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import Tensor, nn
 
+from vidsparse.core.checkpoint import restore_generator
 from vidsparse.errors import UserError
 from vidsparse.sparse.config import SparseConfig, SparseContext
 from vidsparse.sparse.density import distribute
@@ -31,6 +32,14 @@ from vidsparse.sparse.schedules import Schedule
 from vidsparse.sparse.targets import SparseTensor, find_sparse_tensors
 
 METHODS: dict[str, type["Sparsifier"]] = {}
+
+
+def multiplier(mask: Tensor, param: Tensor) -> Tensor:
+    """The mask as the per-step multiply uses it. On CUDA in the weight's dtype: _foreach_mul_
+    then masks every layer in one fused launch (bool masks make it fall back to one kernel per
+    layer), for 4 bytes per masked weight; x * 1.0 and x * 0.0 equal x * True and x * False.
+    Elsewhere bool (1 byte), where launches cost nothing."""
+    return mask.to(param.dtype) if param.is_cuda else mask
 
 
 def register_method(cls: type["Sparsifier"]) -> type["Sparsifier"]:
@@ -101,9 +110,15 @@ class Sparsifier:
             t.target = count
         self.check()
         self.step = -1
+        self.restore_notes: list[str] = []  # what a checkpoint from another device could not restore
         self.flops = self._measure_flops()
         self.epoch_stats = EpochStats()
         self.initialize()
+        # Random draws on a device may differ between ranks (device type, GPU model): every rank
+        # starts from rank 0's masks, checked (collectives under DDP; no-ops in one process).
+        broadcast_masks(self)
+        self._apply_masks()
+        assert_masks_identical(self)
         self.epoch_stats = EpochStats()  # the initial masks are not "changes"
         self.last_update: TopologyUpdate | None = None
         self._refresh()
@@ -238,7 +253,10 @@ class Sparsifier:
         for t in self.tensors:
             mask = masks[t.name]
             t.mask = None if mask is None else mask.to(t.param.device, torch.bool)
-        self.generator.set_state(state["generator"].cpu())
+        # a checkpoint from another device type holds the other kind of generator state
+        reseed = self.cfg.seed * 1_000_003 + state["step"] + 1  # alike on every rank, not the first draws again
+        self.restore_notes = restore_generator(self.generator, state["generator"], reseed,
+                                               "the sparse method's random stream")
         self.step = state["step"]
         self.epoch_stats = EpochStats(**state["epoch_stats"])
         self.load_extra_state(state["extra"])
@@ -347,7 +365,7 @@ class Sparsifier:
         """Rebuild the cached lists used every step, and the density-dependent FLOPs."""
         masked = [t for t in self.tensors if t.mask is not None]
         self._params = [t.param for t in masked]
-        self._masks = [t.mask for t in masked]
+        self._masks = [multiplier(t.mask, t.param) for t in masked]
         self._densities = {t.name: t.active / t.numel for t in self.tensors}
         self._forward_flops = self.flops.forward(self._densities) if self.flops else math.nan
 
@@ -355,7 +373,8 @@ class Sparsifier:
         return self._forward_flops / self.flops.dense_total if self.flops else math.nan
 
     def _mask_gradients(self) -> None:
-        pairs = [(p.grad, m) for p, m in zip(self._params, self._masks) if p.grad is not None]
+        pairs = [(p.grad, m if m.dtype == p.grad.dtype else m.to(p.grad.dtype))
+                 for p, m in zip(self._params, self._masks) if p.grad is not None]
         if pairs:
             grads, masks = zip(*pairs)
             torch._foreach_mul_(list(grads), list(masks))

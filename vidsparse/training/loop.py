@@ -30,8 +30,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from vidsparse.config import RunConfig, check_values, save_config
-from vidsparse.core.checkpoint import (load_latest_checkpoint, remove_partial_writes, rng_state, save_checkpoint,
-                                       set_rng_state)
+from vidsparse.core.checkpoint import (load_latest_checkpoint, remove_partial_writes, restore_scaler, rng_state,
+                                       save_checkpoint, set_rng_state)
 from vidsparse.core.device import resolve_device
 from vidsparse.core.distributed import (World, barrier, broadcast_buffers, broadcast_object, gather_objects, in_turns,
                                         max_across_ranks, process_group, sum_across_ranks)
@@ -47,9 +47,11 @@ from vidsparse.sparse import SparseContext, Sparsifier, build_sparsifier, list_m
 from vidsparse.sparse.config import validate
 from vidsparse.sparse.density import DISTRIBUTIONS
 from vidsparse.tracking import parse_backends
+from vidsparse.training import setup
 from vidsparse.training.metrics_log import MetricsLog
-from vidsparse.training.setup import (OPTIMIZERS, make_optimizer, make_scheduler, per_rank_items, seed_everything,
-                                      steps_per_epoch, train_loader, use_deterministic_kernels)
+from vidsparse.training.setup import (OPTIMIZERS, channels_last, kernel_settings, make_deterministic_on_cuda,
+                                      make_optimizer, make_scheduler, per_rank_items, seed_everything, steps_per_epoch,
+                                      train_loader)
 from vidsparse.training.track import TrainTracking
 
 # -------------------------------------------------------------------------------------------
@@ -85,11 +87,9 @@ def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = pri
     (e.g. a dataset download). SIGINT/SIGTERM stop the run at the next step boundary after
     saving ``last.pt``, raising ``TrainingInterrupted``.
     """
-    if cfg.train.deterministic:
-        use_deterministic_kernels()
     device = resolve_device(cfg.train.device)
     check_names(cfg)
-    with process_group(device) as (world, device):
+    with kernel_settings(cfg.train.deterministic, device), process_group(device) as (world, device):
         job = build_job(cfg, resume, log if world.is_main else _quiet, prepare, world, device)
         start_epoch, progress = job.restore() if resume else job.start()
         try:
@@ -97,6 +97,16 @@ def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = pri
         finally:
             job.tracking.close()
         return job.result()
+
+
+SYNC_EVERY = 25  # batches between reads of the device-side loss/accuracy sums (each read waits for the GPU)
+
+
+def read_sums(progress: EpochProgress, sums: torch.Tensor) -> EpochProgress:
+    """Copy the device-side running sums into ``progress`` (one device-to-host sync)."""
+    loss_sum, correct = sums.tolist()
+    progress.loss_sum, progress.correct = loss_sum, int(correct)
+    return progress
 
 
 def _quiet(message: str) -> None:
@@ -165,14 +175,17 @@ class TrainingJob:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        lost = restore_scaler(self.scaler, state["scaler"])
         self.sparsifier.load_state_dict(state["sparsifier"])
         mine = state.get("ranks", [{"rng": state["rng"]}])[self.world.rank]
-        set_rng_state(mine["rng"])
+        lost += set_rng_state(mine["rng"]) + self.sparsifier.restore_notes
         progress = EpochProgress(**mine.get("progress", {}))
         epoch, self.step, self.best_top1 = state["epoch"], state["step"], state["best_top1"]
         where = f"in epoch {epoch + 1} after {progress.batches} batches" if progress.batches else f"at epoch {epoch}"
         self.log(f"resumed {self.run_dir} {where} (step {self.step})")
+        if lost:
+            self.log(f"resumed on {self.device.type}, saved on {state.get('device', '?')}: not carried over: "
+                     f"{'; '.join(lost)}; random draws from here differ from an uninterrupted run")
         return self._begin(epoch, progress, resumed=True)
 
     def _begin(self, epoch: int, progress: EpochProgress, resumed: bool) -> tuple[int, EpochProgress]:
@@ -205,25 +218,32 @@ class TrainingJob:
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False,
                    disable=None if world.is_main else True,
                    initial=progress.batches, total=progress.batches + len(loader))
+        # loss and hit sums stay on the device, in the order they were added, and are read back
+        # (a sync) only every SYNC_EVERY batches, before a checkpoint and at the epoch's end
+        sums = torch.tensor([progress.loss_sum, progress.correct], dtype=torch.float64, device=device)
         for clips, labels, _, bad in bar:
             # one collective per step under DDP: ranks stop, or skip an empty batch, together
             signum, missing = max_across_ranks([stop.received, clips is None], world, device)
             if signum:
-                self.interrupt(signum, epoch, progress)
+                self.interrupt(signum, epoch, read_sums(progress, sums))
             progress.batches += 1
             progress.skipped += bad
             if missing:  # a batch of undecodable videos, here or on another rank
                 continue
-            self.train_step(clips.to(device, non_blocking=True), labels.to(device, non_blocking=True), progress)
-            bar.set_postfix(loss=f"{progress.loss_sum / progress.seen:.3f}",
-                            acc=f"{progress.correct / progress.seen:.3f}")
+            self.train_step(clips.to(device, non_blocking=True), labels.to(device, non_blocking=True), progress, sums)
+            if progress.batches % SYNC_EVERY == 0:
+                read_sums(progress, sums)
+                bar.set_postfix(loss=f"{progress.loss_sum / progress.seen:.3f}",
+                                acc=f"{progress.correct / progress.seen:.3f}")
             if every and self.step % every == 0:
-                self.save_last(epoch, progress)
+                self.save_last(epoch, read_sums(progress, sums))
+        read_sums(progress, sums)
         signum = max_across_ranks([stop.received], world, device)[0]
         if signum:  # before the epoch-end evaluation, which may be long
             self.interrupt(signum, epoch, progress)
 
-    def train_step(self, clips: torch.Tensor, labels: torch.Tensor, progress: EpochProgress) -> None:
+    def train_step(self, clips: torch.Tensor, labels: torch.Tensor, progress: EpochProgress,
+                   sums: torch.Tensor) -> None:
         optimizer, scaler, sparsifier = self.optimizer, self.scaler, self.sparsifier
         with torch.autocast(self.device.type, enabled=scaler.is_enabled()):
             logits = self.net(clips)
@@ -240,11 +260,10 @@ class TrainingJob:
         lr = optimizer.param_groups[0]["lr"]  # the rate this step used
         self.scheduler.step()
         self.step += 1
-        loss_value = float(loss.detach())
-        progress.loss_sum += loss_value * labels.numel()
-        progress.correct += int((logits.argmax(-1) == labels).sum())
+        hits = (logits.argmax(-1) == labels).sum()
+        sums += torch.stack((loss.detach().double() * labels.numel(), hits.double()))  # no sync
         progress.seen += labels.numel()
-        self.tracking.after_step(self.step, loss_value, labels.numel(), lr, sparsifier)
+        self.tracking.after_step(self.step, loss, labels.numel(), lr, sparsifier)
 
     def end_epoch(self, epoch: int, progress: EpochProgress, started: float) -> None:
         """Metrics, evaluation, best.pt and last.pt of a finished epoch."""
@@ -287,7 +306,7 @@ class TrainingJob:
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "sparsifier": self.sparsifier.state_dict(), "rng": ranks[0]["rng"],
             "epoch": epoch, "batch": progress.batches, "step": self.step, "best_top1": self.best_top1,
-            "world_size": self.world.size, "ranks": ranks, "config": self.cfg.to_dict(),
+            "world_size": self.world.size, "ranks": ranks, "config": self.cfg.to_dict(), "device": self.device.type,
             "classes": self.bundle.classes,
         }
 
@@ -333,6 +352,10 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
 
     bundle = in_turns(world, build_data)
     model = model_from_config(cfg.model, len(bundle.classes)).to(device)
+    if cfg.train.deterministic and device.type == "cuda":  # CPU kernels are deterministic already
+        make_deterministic_on_cuda(model, log)
+    if cfg.train.channels_last and device.type == "cuda":
+        channels_last(model)
     if cfg.model.pretrained and not resume:  # before masks are chosen: magnitude methods see these weights
 
         load_pretrained(model, cfg.model.pretrained, log=log)
@@ -341,7 +364,7 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
     epochs, cycle_epochs = training_epochs(cfg.sparse, cfg.train.epochs)
     total_steps = per_epoch * epochs
     scheduler = make_scheduler(optimizer, cfg.optim, total_steps, per_epoch, per_epoch * cycle_epochs)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp and device.type == "cuda")
+    scaler = setup.make_scaler(device, cfg.train.amp)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

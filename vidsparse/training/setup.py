@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import os
 import random
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from vidsparse.core.graceful_stop import shield_worker
 from vidsparse.data.build import DataBundle
 from vidsparse.data.video.dataset import collate_skipping
 from vidsparse.errors import did_you_mean
+from vidsparse.models.deterministic import make_deterministic
 
 
 def seed_everything(seed: int) -> None:
@@ -26,20 +28,73 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def use_deterministic_kernels() -> None:
-    """Seeds alone do not repeat a GPU run: cuDNN autotuning and atomic-add kernels vary.
+CUBLAS_WORKSPACE = ":4096:8"  # what cuBLAS needs for deterministic matmuls (read when it starts)
 
-    Process-wide (torch has no per-run switch). ``warn_only`` keeps ops without a
-    deterministic implementation usable instead of failing the run.
+
+def _kernel_flags() -> tuple:
+    return (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+            torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.fp32_precision)
+
+
+def _set_kernel_flags(flags: tuple) -> None:
+    torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = flags[2], flags[3]
+    torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.fp32_precision = flags[4], flags[5]
+
+
+@contextmanager
+def kernel_settings(deterministic: bool, device: torch.device) -> Iterator[None]:
+    """Kernel choices for one run, restored afterwards (a sweep runs many in one process).
+
+    Deterministic: torch's deterministic algorithms, strictly (an op without a deterministic
+    kernel raises; the training job relaxes this to warnings only for layers it names, see
+    ``models.deterministic``), cuDNN deterministic without autotuning, and full fp32 matmuls and
+    convolutions (TF32 rounds differently by GPU). ``CUBLAS_WORKSPACE_CONFIG`` is set if unset
+    and left set: cuBLAS reads it once, when it starts. Otherwise on CUDA, cuDNN autotunes
+    (``benchmark``): clip shapes are fixed, so the first batches pay for faster kernels.
     """
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read by cuBLAS at first use
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
+    saved = _kernel_flags()
+    try:
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+            _set_kernel_flags((True, False, True, False, "ieee", "ieee"))
+        elif device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        yield
+    finally:
+        _set_kernel_flags(saved)
+
+
+def channels_last(model: nn.Module) -> nn.Module:
+    """``model`` in the channels-last layout of its convolutions: ``channels_last_3d`` when it has
+    5-D (Conv3d) weights, else ``channels_last``; tensor cores read it without transposes."""
+    fmt = torch.channels_last_3d if any(p.dim() == 5 for p in model.parameters()) else torch.channels_last
+    rank = 5 if fmt == torch.channels_last_3d else 4
+    for p in model.parameters():
+        if p.dim() == rank:
+            p.data = p.data.contiguous(memory_format=fmt)
+    return model
+
+
+def make_deterministic_on_cuda(model: nn.Module, log: Callable[[str], None]) -> None:
+    """Inside ``kernel_settings(deterministic=True)``: swap in deterministic pooling and say
+    which layers stay nondeterministic; with any such layer, torch warns at it instead of raising."""
+    report = make_deterministic(model)
+    for line in report.lines():
+        log(line)
+    if report.nondeterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 # -------------------------------------------------------------------------------------------
 # optimizer and schedule
+
+
+def make_scaler(device: torch.device, amp: bool) -> torch.amp.GradScaler:
+    """Loss scaling for fp16 autocast: on CUDA with ``train.amp``; a disabled scaler elsewhere
+    (its state is ``{}``, which ``core.checkpoint.restore_scaler`` carries across devices)."""
+    return torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

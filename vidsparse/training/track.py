@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from vidsparse.config import RunConfig
 from vidsparse.sparse import Sparsifier
 from vidsparse.tracking import RunTracker
@@ -43,18 +45,20 @@ class TrainTracking:
         if self.tracker is not None and scalars:
             self.tracker.log(step, scalars)
 
-    def after_step(self, step: int, loss: float, samples: int, lr: float, sparsifier: Sparsifier) -> None:
-        """Called after every optimizer step; ``step`` counts the steps done, this one included."""
+    def after_step(self, step: int, loss: torch.Tensor, samples: int, lr: float, sparsifier: Sparsifier) -> None:
+        """Called after every optimizer step; ``step`` counts the steps done, this one included.
+
+        ``loss`` stays on its device: it is read (one sync) once per ``log_every`` steps."""
         if self.tracker is None:
             return
-        self._loss_sum += loss * samples
+        self._loss_sum = self._loss_sum + loss.detach().double() * samples
         self._samples += samples
         update = sparsifier.last_update
         if update is not None and update.step == step - 1:
             self.log(step, topology_scalars(sparsifier, update.changed, sparsifier.drop_fraction_at(update.step)))
         if step % self.every == 0:
             now = time.perf_counter()
-            self.log(step, {"train/loss": self._loss_sum / max(self._samples, 1), "train/lr": lr,
+            self.log(step, {"train/loss": float(self._loss_sum) / max(self._samples, 1), "train/lr": lr,
                             "train/samples_per_s": self._samples * self.world_size / max(now - self._since, 1e-9)})
             self._loss_sum, self._samples, self._since = 0.0, 0, now
 

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from vidsparse.config import RunConfig
 from vidsparse.core.checkpoint import load_checkpoint
-from vidsparse.core.device import resolve_device
+from vidsparse.core.device import autocast, resolve_device
 from vidsparse.core.io import atomic_write, atomic_write_json
 from vidsparse.data.build import build_scoring_dataset
 from vidsparse.data.video.dataset import collate_skipping
@@ -57,11 +57,12 @@ def score_dataset(model: nn.Module, dataset: Dataset, device: torch.device, batc
     model.eval()
     scores: list[float | None] = [None] * len(dataset)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                        collate_fn=collate_skipping)
+                        collate_fn=collate_skipping, pin_memory=device.type == "cuda")
     for clips, labels, indices, _ in tqdm(loader, desc=desc, leave=False, disable=None):
         if clips is None:
             continue
-        probs = predict_views(model, clips.to(device, non_blocking=True))
+        with torch.no_grad(), autocast(device):
+            probs = predict_views(model, clips.to(device, non_blocking=True))
         values = el2n_from_probs(probs, labels.to(device), squared).cpu().tolist()
         for index, value in zip(indices.tolist(), values):
             scores[index] = value

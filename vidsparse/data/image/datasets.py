@@ -149,8 +149,9 @@ class ImageTransform:
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """float [C, H, W] in [0, 1] -> (x - mean) / std."""
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
-        return (x - mean) / torch.tensor(self.std, dtype=x.dtype, device=x.device).view(3, 1, 1)
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(3, 1, 1)  # the input's device: a
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(3, 1, 1)  # GPU batch stays there
+        return (x - mean) / std
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         return self.normalize(fit(image.float().div(255), self.size))
