@@ -63,12 +63,14 @@ def our_plan(name: str, num_frames: int, severity: int, *, variant: str = "fixed
     return [int(v) for v in out[:, 0, 0, 0]]
 
 
-def _segments_shuffled(plan: Sequence[int], length: int) -> bool:
+def segments_shuffled(plan: Sequence[int], length: int) -> bool:
+    """jumble's structure: every output position shows a frame of its own segment, each once."""
     n = len(plan)
     return all(sorted(plan[s : s + length]) == list(range(s, min(s + length, n))) for s in range(0, n, length))
 
 
-def _segments_reordered(plan: Sequence[int], length: int) -> bool:
+def segments_reordered(plan: Sequence[int], length: int) -> bool:
+    """box_jumble's structure: the input's segments, each intact, in some order."""
     n = len(plan)
     segments = {s: list(range(s, min(s + length, n))) for s in range(0, n, length)}
     pos, seen = 0, []
@@ -81,7 +83,8 @@ def _segments_reordered(plan: Sequence[int], length: int) -> bool:
     return sorted(seen) == sorted(segments)
 
 
-def _held_anchors(plan: Sequence[int], anchors: int) -> bool:
+def held_anchors(plan: Sequence[int], anchors: int) -> bool:
+    """freeze's structure: ``anchors`` distinct frames, each shown from its own index until the next."""
     distinct = sorted(set(plan))
     return (list(plan) == sorted(plan) and len(distinct) == anchors
             and all(plan.index(a) == a for a in distinct[1:]))
@@ -101,9 +104,9 @@ def temporal_plans_agree(severity: int, num_frames: int = 70, seed: int = 0) -> 
         "sampling": plans["sampling"] == offline_sampling_plan(num_frames, param["sampling"]),
         "reverse_sampling": plans["reverse_sampling"] == offline_reverse_sampling_plan(
             num_frames, param["reverse_sampling"]),
-        "jumble": _segments_shuffled(plans["jumble"], param["jumble"]),
-        "box_jumble": _segments_reordered(plans["box_jumble"], param["box_jumble"]),
-        "freeze": _held_anchors(plans["freeze"], param["freeze"].anchors(num_frames)),
+        "jumble": segments_shuffled(plans["jumble"], param["jumble"]),
+        "box_jumble": segments_reordered(plans["box_jumble"], param["box_jumble"]),
+        "freeze": held_anchors(plans["freeze"], param["freeze"].anchors(num_frames)),
     }
 
 

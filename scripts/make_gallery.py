@@ -1,6 +1,7 @@
-"""The README's corruption gallery: every ucf101-p corruption x severity on a filmed 240x320 clip.
+"""The README's corruption gallery: every ucf101-p corruption x severity on a filmed 320x240 clip.
 
-The clip is 48 frames of a window panning across scikit-image's `rocket` photograph (real image
+The clip is ``corruptions.reference_plans.real_clip``: 48 frames of a camera panning and zooming
+over scikit-image's `rocket` and `coffee` photographs with a cut between them (real image
 content, moving as a hand-held camera would; no real video ships with our dependencies),
 written as H.264 at 25 fps, then previewed through the CLI:
 
@@ -15,13 +16,13 @@ from pathlib import Path
 
 from vidsparse.cli import main
 from vidsparse.data.video.writer import write_video
-from vidsparse.fidelity.inputs import panning_clip
+from corruptions.reference_plans import real_clip
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images" / "preview-ucf101-p.png"
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "rocket_pan.mp4"
-        write_video(clip, panning_clip("rocket", frames=48, step=3).permute(0, 2, 3, 1), 25.0,
+        write_video(clip, real_clip(frames=48).permute(0, 2, 3, 1), 25.0,
                     options={"crf": "12", "threads": "1"})
         sys.exit(main(["corrupt", "--preview", str(clip), "--out", str(OUT), "--preset", "ucf101-p"]))

@@ -12,7 +12,6 @@ because imagecorruptions ships a different elastic transform.
 from __future__ import annotations
 
 import warnings
-from io import BytesIO
 
 import numpy as np
 import pytest
@@ -32,10 +31,10 @@ with warnings.catch_warnings():
                            "the test extra needs imagecorruptions-imaug>=1.1.5; the original imagecorruptions "
                            "1.1.2 imports pkg_resources, which setuptools >= 81 no longer ships")
     import imagecorruptions
-    import skimage.color
-    import skimage.filters
     from PIL import Image
-    from scipy.ndimage import map_coordinates
+
+    # the reference formulas `vidsparse fidelity` also runs (make_*_c.py with the reference's libraries)
+    from vidsparse.fidelity import references
 
 PHOTOS = ("astronaut", "chelsea", "coffee")
 
@@ -76,64 +75,12 @@ def test_deterministic_match_imagecorruptions_at_224(name: str, photos_224: list
             assert mad(ours(name, image, IMAGENET[name][severity - 1]), reference) < 2, severity
 
 
-def _hsv(image: np.ndarray, channel: int, change) -> np.ndarray:
-    hsv = skimage.color.rgb2hsv(image / 255.0)
-    hsv[..., channel] = np.clip(change(hsv[..., channel]), 0, 1)
-    return np.clip(skimage.color.hsv2rgb(hsv), 0, 1) * 255
-
-
-def _pil(image: np.ndarray, operation) -> np.ndarray:
-    return np.asarray(operation(Image.fromarray(image)))
-
-
-def _jpeg(img: Image.Image, quality: int) -> Image.Image:
-    buffer = BytesIO()
-    img.save(buffer, "JPEG", quality=quality)
-    return Image.open(buffer)
-
-
-def _zoom(image: np.ndarray, factors) -> np.ndarray:
-    x = (image / 255.0).astype(np.float32)
-    total = x + sum(icc.clipped_zoom(x, z)[: x.shape[0], : x.shape[1]] for z in factors)
-    return np.clip(total / (len(factors) + 1), 0, 1) * 255
-
-
-def _defocus(image: np.ndarray, c) -> np.ndarray:
-    kernel = icc.disk(radius=c[0], alias_blur=c[1])
-    return np.clip(np.stack([cv2.filter2D(image[..., d] / 255.0, -1, kernel) for d in range(3)], -1), 0, 1) * 255
-
-
-def _contrast(image: np.ndarray, c: float) -> np.ndarray:
-    x = image / 255.0
-    mean = x.mean(axis=(0, 1), keepdims=True)
-    return np.clip((x - mean) * c + mean, 0, 1) * 255
-
-
-def _pixelate(img: Image.Image, c: float) -> Image.Image:
-    small = img.resize((int(img.width * c), int(img.height * c)), Image.BOX)
-    return small.resize(img.size, Image.BOX)
-
-
-# The reference formulas (Hendrycks' make_cifar_c.py), run with the reference's libraries.
-REFERENCE_FORMULAS = {
-    "brightness": lambda image, c: _hsv(image, 2, lambda v: v + c),
-    "saturate": lambda image, c: _hsv(image, 1, lambda s: s * c[0] + c[1]),
-    "contrast": _contrast,
-    "jpeg_compression": lambda image, c: _pil(image, lambda img: _jpeg(img, c)),
-    "pixelate": lambda image, c: _pil(image, lambda img: _pixelate(img, c)),
-    "defocus_blur": _defocus,
-    "zoom_blur": _zoom,
-    "gaussian_blur": lambda image, c: np.clip(skimage.filters.gaussian(image / 255.0, sigma=c, channel_axis=-1), 0, 1)
-    * 255,
-}
-
-
 @pytest.mark.parametrize("name", DETERMINISTIC)
 def test_deterministic_match_the_reference_formulas_with_cifar_parameters(name: str,
                                                                           photos_32: list[np.ndarray]) -> None:
     for severity in range(1, 6):
         for image in photos_32:
-            reference = np.floor(REFERENCE_FORMULAS[name](image, CIFAR[name][severity - 1]))  # np.uint8 truncates
+            reference = np.floor(references.DETERMINISTIC[name](image, CIFAR[name][severity - 1]))  # np.uint8 truncates
             assert mad(ours(name, image, CIFAR[name][severity - 1]), reference) < 2, severity
 
 
@@ -143,24 +90,10 @@ def test_deterministic_match_the_reference_formulas_with_cifar_parameters(name: 
 def test_motion_blur_kernel_matches_imagecorruptions(radius: int, sigma: float, angle: float,
                                                      photos_224: list[np.ndarray]) -> None:
     image = photos_224[1]
-    reference = np.clip(icc._motion_blur(image, radius=radius, sigma=sigma, angle=angle), 0, 255)
+    reference = references.motion_blur(image, radius, sigma, angle)
     x = torch.from_numpy(image).permute(2, 0, 1).float()[None] / 255
     out = _filters.line_blur(x, radius, sigma, [angle])[0].permute(1, 2, 0).numpy() * 255
     assert np.abs(out - reference).mean() < 0.01
-
-
-def hendrycks_elastic(image: np.ndarray, moved: np.ndarray, noise: np.ndarray, c) -> np.ndarray:
-    """make_imagenet_c.py's elastic_transform for given random draws (cv2 + skimage + scipy)."""
-    x = image.astype(np.float32) / 255
-    height, width = x.shape[:2]
-    centre, side = np.float32([width // 2, height // 2]), min(height, width) // 3
-    anchors = np.float32([centre + side, [centre[0] + side, centre[1] - side], centre - side])
-    matrix = cv2.getAffineTransform(anchors, moved.astype(np.float32))
-    x = cv2.warpAffine(x, matrix, (width, height), borderMode=cv2.BORDER_REFLECT_101)
-    dx, dy = (skimage.filters.gaussian(n, c[1], mode="reflect", truncate=3) * c[0] for n in noise)
-    rows, cols, chans = np.meshgrid(np.arange(height), np.arange(width), np.arange(3), indexing="ij")
-    coords = (rows + dy[..., None]).ravel(), (cols + dx[..., None]).ravel(), chans.ravel()
-    return np.clip(map_coordinates(x, coords, order=1, mode="reflect").reshape(x.shape), 0, 1) * 255
 
 
 @pytest.mark.parametrize("table,severity", [("imagenet", 1), ("imagenet", 2), ("imagenet", 5), ("cifar", 2),
@@ -175,7 +108,7 @@ def test_elastic_matches_hendrycks_on_the_same_draws(table: str, severity: int, 
     noise = torch.rand(1, 2, height, width, generator=generator) * 2 - 1
     x = torch.from_numpy(image).permute(2, 0, 1).float()[None] / 255
     out = digital.elastic_warp(x, moved, noise, c[0], c[1]).clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255
-    reference = hendrycks_elastic(image, moved[0].numpy(), noise[0].numpy().astype(np.float64), c)
+    reference = references.elastic(image, moved[0].numpy(), noise[0].numpy().astype(np.float64), c)
     assert np.abs(out - reference).mean() < 2
 
 

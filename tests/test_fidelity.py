@@ -13,7 +13,8 @@ from vidsparse.cli import main
 from vidsparse.fidelity.report import render, summary
 from vidsparse.fidelity.rows import CHECKS, DIFFERS, MATCHES, Options, Row, run_checks
 
-CHEAP = ["temporal-plans", "temporal-random-plans", "static-fog", "elastic-same-draws", "motion-blur-kernel"]
+CHEAP = ["temporal-plans", "temporal-random-plans", "translate-offsets", "static-fog", "elastic-same-draws",
+         "motion-blur-kernel"]
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def cheap_rows() -> list[Row]:
 
 
 def test_cheap_comparisons_match_or_are_deliberate(cheap_rows: list[Row]) -> None:
-    assert len(cheap_rows) == 4 + 3 + 1 + 3 + 4
+    assert len(cheap_rows) == 4 + 3 + 1 + 1 + 3 + 4
     failing = [(r.preset, r.corruption, r.variant, r.values) for r in cheap_rows if r.status == DIFFERS]
     assert failing == []
 

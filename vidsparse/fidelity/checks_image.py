@@ -8,9 +8,10 @@ import torch
 
 import corruptions
 from corruptions import _filters, digital
+from corruptions.reference_plans import real_clip
 from corruptions.presets import get_preset
 from vidsparse.fidelity import references
-from vidsparse.fidelity.inputs import PHOTOS, as_float, panning_clip, photo
+from vidsparse.fidelity.inputs import PHOTOS, as_float, photo
 from vidsparse.fidelity.rows import Options, Row, check
 
 HENDRYCKS = "hendrycks/robustness ImageNet-C/create_c/make_imagenet_c.py"
@@ -42,7 +43,7 @@ def _images(preset: str, options: Options) -> list[np.ndarray]:
     """Real inputs at the preset's size: photographs (image presets) or frames of a filmed clip."""
     if preset in SOURCES:
         return [photo(name, SOURCES[preset][1]) for name in PHOTOS[: options.photos]]
-    clip = panning_clip(frames=options.clip_frames)
+    clip = real_clip(frames=options.clip_frames)
     return [clip[t].permute(1, 2, 0).numpy() for t in range(0, options.clip_frames, max(1, options.clip_frames // options.photos))][: options.photos]
 
 

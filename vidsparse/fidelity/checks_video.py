@@ -7,10 +7,10 @@ import numpy as np
 import torch
 
 import corruptions
+from corruptions import reference_plans as plans
 from corruptions.presets import get_preset
 from vidsparse.fidelity import references
 from vidsparse.fidelity.checks_image import SCHIAPPA, YI
-from vidsparse.fidelity.inputs import index_clip, panning_clip, plan_of
 from vidsparse.fidelity.rows import Options, Row, check
 
 OFFLINE = "Maddy12/RobustVideoModels offline video generator (UCF101-P)"
@@ -19,26 +19,17 @@ PLAN_FRAMES = (16, 48, 250)  # short clip, a typical test video, a long one
 SEEDS = 10
 
 
-# The generators' index plans as the spec states them (what the reference code computes).
 def _kept(num_frames: int, rate: int) -> list[int]:
     return list(range(0, num_frames, rate))
 
 
-def _repeat(kept: list[int], rate: int, num_frames: int) -> list[int]:
-    return [i for i in kept for _ in range(rate)][:num_frames]
-
-
+# The generators' index plans (fixed = the offline generator, reference = the on-the-fly code).
 REFERENCE_PLANS = {
-    ("sampling", "fixed"): lambda t, r: _repeat(_kept(t, r), r, t),
-    ("reverse_sampling", "fixed"): lambda t, r: _repeat(_kept(t, r)[::-1], r, t),
-    ("sampling", "reference"): lambda t, r: _kept(t, r),
+    ("sampling", "fixed"): plans.offline_sampling_plan,
+    ("reverse_sampling", "fixed"): plans.offline_reverse_sampling_plan,
+    ("sampling", "reference"): _kept,
     ("reverse_sampling", "reference"): lambda t, r: _kept(t, r)[::-1],
 }
-
-
-def _plan(name: str, severity: int, frames: int, variant: str = "fixed", seed: int = 0) -> list[int]:
-    out = corruptions.apply(index_clip(frames), name, severity, preset="ucf101-p", variant=variant, seed=seed)
-    return plan_of(out)
 
 
 def _param(preset: str, name: str, severity: int, variant: str = "fixed"):
@@ -58,7 +49,7 @@ def deterministic_plans(options: Options) -> list[Row]:
         values = []
         for severity in range(1, 6):
             rate = _param("ucf101-p", name, severity, variant)
-            values.append(min(_agreement(_plan(name, severity, t, variant), reference_plan(t, rate))
+            values.append(min(_agreement(plans.our_plan(name, t, severity, variant=variant), reference_plan(t, rate))
                               for t in PLAN_FRAMES))
         rows.append(Row("ucf101-p", name, OFFLINE if variant == "fixed" else ON_THE_FLY,
                         f"index plan equality at T = {', '.join(map(str, PLAN_FRAMES))}", "% frames equal",
@@ -66,38 +57,10 @@ def deterministic_plans(options: Options) -> list[Row]:
     return rows
 
 
-def _segments_kept(plan: list[int], length: int) -> bool:
-    """jumble: every output position shows a frame of its own segment, each segment's frames once."""
-    return all(sorted(plan[s : s + length]) == list(range(s, min(s + length, len(plan))))
-               for s in range(0, len(plan), length))
-
-
-def _blocks_moved(plan: list[int], length: int) -> bool:
-    """box_jumble: the output is the input's segments, each intact, in some order."""
-    starts, position, blocks = [], 0, []
-    while position < len(plan):
-        start = plan[position]
-        if start % length:
-            return False
-        size = min(length, len(plan) - start)
-        if plan[position : position + size] != list(range(start, start + size)):
-            return False
-        blocks.append(start)
-        position += size
-    return sorted(blocks) == list(range(0, len(plan), length)) and not starts
-
-
-def _held(plan: list[int], anchors: int) -> bool:
-    """freeze: ``anchors`` distinct frames, each shown from its own index until the next one."""
-    distinct = sorted(set(plan))
-    return len(distinct) == anchors and plan == sorted(plan) and all(
-        plan[i] == max([a for a in distinct if a <= i], default=distinct[0]) for i in range(len(plan)))
-
-
 STRUCTURES = {
-    "jumble": lambda plan, param, t: _segments_kept(plan, param),
-    "box_jumble": lambda plan, param, t: _blocks_moved(plan, param),
-    "freeze": lambda plan, param, t: _held(plan, param.anchors(t)),
+    "jumble": lambda plan, param, t: plans.segments_shuffled(plan, param),
+    "box_jumble": lambda plan, param, t: plans.segments_reordered(plan, param),
+    "freeze": lambda plan, param, t: plans.held_anchors(plan, param.anchors(t)),
 }
 
 
@@ -108,7 +71,8 @@ def random_plans(options: Options) -> list[Row]:
         values = []
         for severity in range(1, 6):
             param = _param("ucf101-p", name, severity)
-            trials = [holds(_plan(name, severity, t, seed=seed), param, t) for t in PLAN_FRAMES for seed in range(SEEDS)]
+            trials = [holds(plans.our_plan(name, t, severity, seed=seed), param, t)
+                      for t in PLAN_FRAMES for seed in range(SEEDS)]
             values.append(100.0 * sum(trials) / len(trials))
         rows.append(Row("ucf101-p", name, OFFLINE, f"plan has the generator's structure, {SEEDS} seeds x "
                         f"T = {', '.join(map(str, PLAN_FRAMES))}", "% plans valid", tuple(values), 100.0,
@@ -116,21 +80,22 @@ def random_plans(options: Options) -> list[Row]:
     return rows
 
 
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a.double() - b.double()) ** 2).mean())
-    return 99.0 if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+@check("translate-offsets")
+def translate(options: Options) -> list[Row]:
+    """Crop offsets read back from a ramp frame: the generator draws each in [0, 8s)."""
+    stats = [plans.translate_offsets(severity, frames=64 if options.quick else 160) for severity in range(1, 6)]
+    beyond = tuple(float(max(0, s.max_offset - (8 * severity - 1), -s.min_offset))
+                   for severity, s in enumerate(stats, start=1))
+    seen = ", ".join(f"{s.min_offset}-{s.max_offset}" for s in stats)
+    borders = "/".join(f"{100 * s.border_fraction:.0f}" for s in stats)
+    return [Row("ucf101-p", "translate", OFFLINE, "offsets read back from a ramp frame at 256 px",
+                "px beyond [0, 8s)", beyond, 0.0, note=f"offsets seen {seen}; frames with a border {borders}%")]
 
 
-def _ladder(preset: str, name: str, options: Options, variant: str = "fixed", seeds: int = 1) -> tuple[float, ...]:
-    clip = panning_clip(frames=options.clip_frames)
-    values = []
-    for severity in range(1, 6):
-        psnrs = []
-        for seed in range(seeds):
-            out = corruptions.apply(clip, name, severity, preset=preset, variant=variant, seed=seed, fps=30.0)
-            psnrs.append(_psnr(out, clip) if out.shape == clip.shape else float("nan"))
-        values.append(float(np.mean(psnrs)))
-    return tuple(values)
+def _ladder(preset: str, name: str, options: Options, variant: str, seeds: int) -> tuple[float, ...]:
+    clip = plans.real_clip(frames=options.clip_frames)
+    return tuple(min(v, 99.0) for v in plans.psnr_ladder(clip, name, preset, seeds=range(seeds), fps=30.0,
+                                                        variant=variant))
 
 
 CODED = (
@@ -146,6 +111,7 @@ CODED = (
 SATURATED_QSCALE = ("(S)'s qscale ladder saturates near 31, so severities 2-5 look alike (variant=reference "
                     "keeps it); fixed codes past 31 at a reduced frame size so damage keeps growing")
 DELIBERATE = {("mpeg2", "fixed"): SATURATED_QSCALE, ("mpeg4", "fixed"): SATURATED_QSCALE}
+RANDOM_LOSSES = ("bit_error", "packet_loss")
 
 
 @check("codec-ladders")
@@ -154,7 +120,7 @@ def codec_ladders(options: Options) -> list[Row]:
     rows = []
     for preset, name, source, variants in CODED:
         for variant in variants:
-            seeds = 1 if name not in ("bit_error", "packet_loss") else (2 if options.quick else 4)
+            seeds = 1 if name not in RANDOM_LOSSES else (2 if options.quick else 6)
             values = _ladder(preset, name, options, variant, seeds)
             rows.append(Row(preset, name, source, f"PSNR ladder on a filmed clip ({seeds} seed(s))", "dB", values,
                             0.1, rule="falls", variant=variant, deliberate=DELIBERATE.get((name, variant), "")))
@@ -165,7 +131,7 @@ def codec_ladders(options: Options) -> list[Row]:
 def temporal_motion_blur(options: Options) -> list[Row]:
     """Frame i = mean of frames [i - c, i + c], compared where the whole window exists (the
     reference leaves the clip ends undefined; we clamp indices there)."""
-    clip = panning_clip(frames=32, height=120, width=160)
+    clip = plans.real_clip(frames=32, height=120, width=160)
     frames = clip.permute(0, 2, 3, 1).numpy()
     values = []
     for severity in range(1, 6):
@@ -182,7 +148,7 @@ def temporal_motion_blur(options: Options) -> list[Row]:
 @check("static-fog")
 def static_fog(options: Options) -> list[Row]:
     """Mini-Kinetics-C's fog is one fractal per clip: the change must be the same on every frame."""
-    clip = index_clip(options.clip_frames, size=64).mul(0).add(128)
+    clip = torch.full((options.clip_frames, 3, 64, 64), 128, dtype=torch.uint8)
     values = []
     for severity in range(1, 6):
         out = corruptions.apply(clip, "fog", severity, preset="mini-kinetics-c", seed=0).double()
