@@ -49,9 +49,9 @@ from vidsparse.sparse.density import DISTRIBUTIONS
 from vidsparse.tracking import parse_backends
 from vidsparse.training import setup
 from vidsparse.training.metrics_log import MetricsLog
-from vidsparse.training.setup import (OPTIMIZERS, channels_last, kernel_settings, make_deterministic_on_cuda,
-                                      make_optimizer, make_scheduler, per_rank_items, seed_everything, steps_per_epoch,
-                                      train_loader)
+from vidsparse.training.setup import (OPTIMIZERS, TrainLoader, channels_last, kernel_settings,
+                                      make_deterministic_on_cuda, make_optimizer, make_scheduler, per_rank_items,
+                                      seed_everything, steps_per_epoch, train_loader)
 from vidsparse.training.track import TrainTracking
 
 # -------------------------------------------------------------------------------------------
@@ -145,6 +145,14 @@ class TrainingJob:
     tracking: TrainTracking = field(default_factory=lambda: TrainTracking(None))
     step: int = 0
     best_top1: float = -1.0
+    _loader: TrainLoader | None = None
+
+    @property
+    def loader(self) -> TrainLoader:
+        """Built on first use and kept for the run: its workers persist across epochs."""
+        if self._loader is None:
+            self._loader = TrainLoader(self.bundle, self.cfg, self.device, self.world)
+        return self._loader
 
     @property
     def run_dir(self) -> Path:
@@ -214,7 +222,7 @@ class TrainingJob:
         cfg, world, device = self.cfg, self.world, self.device
         every = cfg.train.checkpoint_every_steps
         self.model.train()
-        loader = train_loader(self.bundle, cfg, epoch, device, world, skip_batches=progress.batches)
+        loader = self.loader.epoch(epoch, skip_batches=progress.batches)
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False,
                    disable=None if world.is_main else True,
                    initial=progress.batches, total=progress.batches + len(loader))

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vidsparse.config import RunConfig
 from vidsparse.core.distributed import World, shard_with_padding
@@ -158,29 +158,77 @@ def epoch_order(num_items: int, epoch_seed: int, world: World = World()) -> list
     return shard_with_padding(order, world)
 
 
+class EpochSeeded(Dataset):
+    """The training set indexed by (epoch seed, index).
+
+    A persistent worker holds its own copy of the dataset, which never sees the main process's
+    ``set_epoch_seed``; the seed therefore travels with every index, and augmentation stays a
+    function of (seed, epoch, index) alone, as with a fresh loader per epoch.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset, self.seed = dataset, None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        seed, index = key
+        if seed != self.seed:
+            self.dataset.set_epoch_seed(seed)
+            self.seed = seed
+        return self.dataset[index]
+
+
+class EpochOrder(Sampler):
+    """The current epoch's (epoch seed, index) keys; replaced before every epoch."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[int, int]] = []
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+class TrainLoader:
+    """One DataLoader for a whole run: its workers persist across epochs (no re-spawn, no
+    re-opened decoders each epoch), while each epoch's order and augmentation depend only on
+    (seed, epoch) exactly as a fresh loader per epoch would give them."""
+
+    def __init__(self, bundle: DataBundle, cfg: RunConfig, device: torch.device, world: World = World(),
+                 persistent: bool = True) -> None:
+        self.size, self.cfg, self.world = len(bundle.train), cfg, world
+        self.order = EpochOrder()
+        batch_size = cfg.train.batch_size
+        self.loader = DataLoader(
+            EpochSeeded(bundle.train),
+            batch_size=batch_size,
+            sampler=self.order,
+            num_workers=cfg.data.workers,
+            collate_fn=collate_skipping,
+            generator=torch.Generator().manual_seed(cfg.train.seed),  # worker seeds: not the global RNG
+            drop_last=per_rank_items(self.size, world) > batch_size,  # of the whole epoch: a skipped head changes nothing
+            pin_memory=device.type == "cuda",
+            persistent_workers=persistent and cfg.data.workers > 0,
+            worker_init_fn=shield_worker,
+        )
+
+    def epoch(self, epoch: int, skip_batches: int = 0) -> DataLoader:
+        """The loader set to ``epoch``; ``skip_batches`` continues an epoch mid-way (the order is
+        sliced, so batches already trained on are never decoded; augmentation is per sample)."""
+        epoch_seed = self.cfg.train.seed * 10_000 + epoch
+        order = epoch_order(self.size, epoch_seed, self.world)
+        self.order.keys = [(epoch_seed, index) for index in order[skip_batches * self.cfg.train.batch_size:]]
+        return self.loader
+
+
 def train_loader(bundle: DataBundle, cfg: RunConfig, epoch: int, device: torch.device,
                  world: World = World(), skip_batches: int = 0) -> DataLoader:
-    """A fresh loader per epoch whose order and augmentation depend only on (seed, epoch).
-
-    ``skip_batches`` continues an epoch mid-way: the order is sliced, so the batches already
-    trained on are never decoded (augmentation is per sample, so the rest is unchanged).
-    """
-    epoch_seed = cfg.train.seed * 10_000 + epoch
-    bundle.train.set_epoch_seed(epoch_seed)
-    order = epoch_order(len(bundle.train), epoch_seed, world)
-    batch_size = cfg.train.batch_size
-    return DataLoader(
-        bundle.train,
-        batch_size=batch_size,
-        sampler=order[skip_batches * batch_size:],
-        num_workers=cfg.data.workers,
-        collate_fn=collate_skipping,
-        generator=torch.Generator().manual_seed(epoch_seed),  # worker seeds: not the global RNG
-        drop_last=len(order) > batch_size,  # of the whole epoch, so a skipped head changes nothing
-        pin_memory=device.type == "cuda",
-        persistent_workers=False,
-        worker_init_fn=shield_worker,
-    )
+    """A one-off loader for one epoch (e.g. the batches SNIP scores), workers not kept."""
+    return TrainLoader(bundle, cfg, device, world, persistent=False).epoch(epoch, skip_batches)
 
 
 def steps_per_epoch(num_train: int, batch_size: int) -> int:
