@@ -42,3 +42,41 @@ def test_channels_last_weights_give_the_same_outputs():
     conv = next(p for p in model.parameters() if p.dim() == 5)
     assert conv.is_contiguous(memory_format=torch.channels_last_3d) and not conv.is_contiguous()
     torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-6)
+
+
+class _PidSet(torch.utils.data.Dataset):
+    """Returns (pid of the process that loaded it, epoch seed, index): what a worker saw."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.epoch_seed = size, None
+
+    def __len__(self) -> int:
+        return self.size
+
+    def set_epoch_seed(self, seed: int) -> None:
+        self.epoch_seed = seed
+
+    def __getitem__(self, index: int):
+        import os
+        return torch.tensor([os.getpid(), self.epoch_seed, index]), 0, index
+
+
+def test_training_workers_persist_across_epochs_with_each_epochs_order_and_seed():
+    from types import SimpleNamespace
+
+    from vidsparse.config import RunConfig
+    from vidsparse.training.setup import TrainLoader, epoch_order
+
+    cfg = RunConfig()
+    cfg.data.workers, cfg.train.batch_size, cfg.train.seed = 2, 4, 3
+    loader = TrainLoader(SimpleNamespace(train=_PidSet(12)), cfg, torch.device("cpu"))
+    seen = {}
+    for epoch in (0, 1, 2):
+        rows = torch.cat([clips for clips, _, _, _ in loader.epoch(epoch)])
+        seen[epoch] = rows
+        assert rows[:, 1].tolist() == [30_000 + epoch] * 12  # the epoch's augmentation seed reached the workers
+        assert rows[:, 2].tolist() == epoch_order(12, 30_000 + epoch)  # and its order
+    pids = [set(rows[:, 0].tolist()) for rows in seen.values()]
+    assert len(pids[0]) == 2 and pids[0] == pids[1] == pids[2]  # the same two workers every epoch
+    resumed = torch.cat([clips for clips, _, _, _ in loader.epoch(1, skip_batches=2)])
+    assert resumed[:, 2].tolist() == seen[1][8:, 2].tolist()  # mid-epoch resume skips the batches done
