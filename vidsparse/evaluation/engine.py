@@ -194,6 +194,7 @@ def predict_cells(
     save_every: float = 0.0,
     resume_from: Sequence[Path] = (),
     world: World | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> CellResults:
     """Accuracy of every cell, each sample loaded once and all its variants made in memory.
 
@@ -205,6 +206,11 @@ def predict_cells(
     Under DDP (``world`` defaults to the joined process group) call it from every rank: rank
     0 decides what is already done, each rank predicts its strided share of the rest, and all
     ranks return the same results. Each rank appends to its own ``partial_path``.
+
+    ``shard`` (I, N), outside DDP: an array task's share, every N-th sample of the whole set
+    (not of what is pending, which differs between tasks that resume), logged to
+    ``partial_path`` for a later call without ``shard`` to merge; the accuracies it returns
+    cover only that share.
     """
     world = joined_world() if world is None else world
     model = bare_model(model)
@@ -224,7 +230,10 @@ def predict_cells(
         log.start([])
     done = store.finished()
     pending = [i for i in range(len(source)) if not bool(done[i])]
-    mine = [pending[j] for j in shard_indices(len(pending), world)]
+    if shard is not None:
+        mine = [i for i in shard_indices(len(source), World(*shard)) if not bool(done[i])]
+    else:
+        mine = [pending[j] for j in shard_indices(len(pending), world)]
     stream = _VariantStream(source, cells, options, mine)
     loader = DataLoader(stream, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
     labels = torch.tensor([source.label(i) for i in range(len(source))], dtype=torch.long)
