@@ -20,7 +20,7 @@ from vidsparse.data.video.writer import write_video
 CLASSES = ("Juggle", "Surf")
 VIDEOS = ("Juggle/v_Juggle_g01_c01.avi", "Juggle/v_Juggle_g02_c01.avi", "Surf/v_Surf_g01_c01.webm")
 BROKEN = "Surf/v_Surf_g02_c01.avi"
-RUN = ["--corruptions", "gaussian_noise,jumble", "--severities", "1,5", "--workers", "0"]
+RUN = ["--corruptions", "gaussian_noise,jumble", "--severities", "1,5", "--workers", "0", "--lossless"]
 
 
 def tiny_video(seed: int, frames: int = 10, height: int = 24, width: int = 32) -> torch.Tensor:
@@ -130,7 +130,7 @@ def test_rerun_skips_verified_outputs_and_redoes_missing_ones(ucf_tree, corrupte
 def test_worker_processes_write_identical_outputs(ucf_tree, corrupted, tmp_path):
     out, _, _ = corrupted
     args = ["corrupt", "--dataset", "ucf101", "--data-root", str(ucf_tree), "--out", str(tmp_path),
-            "--corruptions", "jumble", "--severities", "5", "--workers", "2"]
+            "--corruptions", "jumble", "--severities", "5", "--workers", "2", "--lossless"]
     assert main(args) == 0
     parallel, serial = manifest_rows(tmp_path), manifest_rows(out)
     assert len(parallel) == 3
