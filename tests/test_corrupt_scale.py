@@ -48,21 +48,22 @@ def single(synthetic_root: Path, tmp_path_factory) -> Path:
     return out
 
 
-def test_two_shards_in_parallel_equal_one_job_byte_for_byte(synthetic_root: Path, single: Path, tmp_path: Path,
-                                                            capsys):
+def test_two_shards_in_parallel_equal_one_job_byte_for_byte(synthetic_root: Path, single: Path, tmp_path: Path):
+    """Two SLURM array tasks (scripts/slurm_corrupt_array.sh) at once, then its MERGE=1 job."""
     out = tmp_path / "sharded"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    jobs = [subprocess.Popen([sys.executable, "-m", "vidsparse.cli", *JOB, "--data-root", str(synthetic_root),
-                              "--out", str(out), "--shard", f"{i}/2"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    script = str(Path(__file__).parents[1] / "scripts" / "slurm_corrupt_array.sh")
+    args = [*JOB[1:], "--data-root", str(synthetic_root), "--out", str(out)]
+    env = {**os.environ, "PYTHON": sys.executable, "SLURM_ARRAY_TASK_COUNT": "2", "SLURM_ARRAY_TASK_MIN": "3"}
+    jobs = [subprocess.Popen(["bash", script, *args], env={**env, "SLURM_ARRAY_TASK_ID": str(3 + i)},
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
     logs = [job.communicate(timeout=300)[0] for job in jobs]
     assert [job.returncode for job in jobs] == [0, 0], logs
     assert "6 outputs written" in logs[0] and "6 outputs written" in logs[1]  # 3 videos x 2 each
     assert sorted(p.name for p in out.glob("manifest*")) == ["manifest.shard-0-of-2.jsonl",
                                                               "manifest.shard-1-of-2.jsonl"]
-    capsys.readouterr()
-    assert main([*JOB, "--data-root", str(synthetic_root), "--out", str(out), "--merge"]) == 0
-    assert "merged 2 shards: 12 outputs verified" in capsys.readouterr().err
+    merge = subprocess.run(["bash", script, *args], env={**env, "MERGE": "1"}, capture_output=True, text=True,
+                           timeout=300)
+    assert merge.returncode == 0 and "merged 2 shards: 12 outputs verified" in merge.stderr, merge.stderr
     assert _files(out) == _files(single)  # videos, split files and manifest.jsonl, byte for byte
 
 
