@@ -114,7 +114,7 @@ def test_estimate_is_printed_before_the_rest_of_the_job(single_run: tuple[Path, 
 def test_default_coding_is_recorded_and_lossless_is_opt_in(synthetic_root: Path, single: Path, tmp_path: Path,
                                                            capsys):
     rows = _rows(single)
-    assert {json.dumps(r["coding"]) for r in rows} == {json.dumps({"codec": "libx264", "pix_fmt": "yuv420p",
+    assert {json.dumps(r["coding"]) for r in rows} == {json.dumps({"codec": "libx264", "pix_fmt": "yuv444p",
                                                                    "crf": 17})}
     out = tmp_path / "lossless"
     args = [*JOB, "--data-root", str(synthetic_root), "--out", str(out), "--lossless"]

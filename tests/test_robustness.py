@@ -171,7 +171,7 @@ def test_on_the_fly_equals_the_vidsparse_corrupt_set(trained_run: Path, tmp_path
     assert main(["corrupt", "--dataset", "synthetic", "--data-root", str(root), "--out", str(crf_set),
                  "--corruptions", "jumble", "--severities", "2", "--seed", "5"]) == 0
     assert json.loads((crf_set / "manifest.jsonl").read_text().splitlines()[0])["coding"] == {
-        "codec": "libx264", "pix_fmt": "yuv420p", "crf": 17}
+        "codec": "libx264", "pix_fmt": "yuv444p", "crf": 17}
     shutil.copytree(trained_run, crf_run)
     assert _eval(crf_run, "--corruptions", "jumble", "--severities", "2", "--corrupted-root", str(crf_set)) == 0
     crf = json.loads((crf_run / "eval.json").read_text())["corruptions"]["jumble"]["2"]

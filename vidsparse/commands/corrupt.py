@@ -54,7 +54,7 @@ def register(subparsers) -> None:
     add("--seed", type=int, default=0, help="base seed; each (video, corruption, severity) derives its own")
     add("--limit", type=int, help="only the first N videos/images (a quick trial)")
     add("--crf", type=int, metavar="N",
-        help=f"video outputs: x264 CRF N, 4:2:0 (default {DEFAULT_CRF}: visually lossless, see docs/corruptions.md)")
+        help=f"video outputs: x264 CRF N, 4:4:4 (default {DEFAULT_CRF}: visually lossless, see docs/corruptions.md)")
     add("--lossless", action="store_true",
         help="video outputs: lossless RGB (read back bit-identical to the corruption; 10-30x the bytes)")
     add("--dry-run", action="store_true", help="print the plan and the size/time estimate; write nothing")
