@@ -60,8 +60,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--severity", type=int, default=3)
-    parser.add_argument("--crfs", default="12,17,18,23")
-    parser.add_argument("--crfs-444", default="17")
+    parser.add_argument("--crfs", default="12,17,18,23", help="4:2:0 CRFs to compare")
+    parser.add_argument("--crfs-444", default="17", help="4:4:4 CRFs (the job's coding)")
     args = parser.parse_args()
     import skimage.data
 
@@ -71,10 +71,11 @@ def main() -> None:
     from vidsparse.generation.video import coding_for
 
     torch.set_num_threads(1)
-    codings = {"lossless": coding_for(".avi", None), **{f"crf {c}": coding_for(".avi", int(c))
-                                                        for c in args.crfs.split(",")}}
-    for c in args.crfs_444.split(","):  # full-resolution chroma, for comparison
-        codings[f"crf {c} 4:4:4"] = dataclasses.replace(coding_for(".avi", int(c)), pix_fmt="yuv444p")
+    codings = {"lossless": coding_for(".avi", None)}
+    for c in args.crfs.split(","):  # the usual 4:2:0, for comparison
+        codings[f"crf {c} 4:2:0"] = dataclasses.replace(coding_for(".avi", int(c)), pix_fmt="yuv420p")
+    for c in args.crfs_444.split(","):  # the job's CRF coding (4:4:4)
+        codings[f"crf {c} 4:4:4"] = coding_for(".avi", int(c))
     stats: dict[str, dict[str, list[float]]] = {k: {"bytes": [], "psnr": [], "ssim": []} for k in codings}
     noisy = {"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"}
     noise_stats: dict[str, list[float]] = {k: [] for k in codings}
