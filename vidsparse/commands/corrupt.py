@@ -56,7 +56,7 @@ def register(subparsers) -> None:
     add("--crf", type=int, metavar="N",
         help=f"video outputs: x264 CRF N, 4:4:4 (default {DEFAULT_CRF}: visually lossless, see docs/corruptions.md)")
     add("--lossless", action="store_true",
-        help="video outputs: lossless RGB (read back bit-identical to the corruption; 10-30x the bytes)")
+        help="video outputs: lossless RGB (read back bit-identical to the corruption; about 8x the bytes)")
     add("--dry-run", action="store_true", help="print the plan and the size/time estimate; write nothing")
     add("--shard", metavar="I/N", help="do only this array task's share: every N-th video, I = 0..N-1")
     add("--merge", action="store_true",

@@ -82,7 +82,7 @@ def coding_for(suffix: str, crf: int | None) -> Coding:
 
     Lossless is exact: RGB is coded as RGB (libx264rgb qp 0; VP9 lossless in planar RGB for
     .webm, which cannot hold H.264), so the frames read back are bit-identical to what
-    corruptions.apply returned, at about 10-30x the bytes (docs/corruptions.md, "Encoding of the
+    corruptions.apply returned, at about 8x the bytes (docs/corruptions.md, "Encoding of the
     outputs"). x264 preset ultrafast (CAVLC) writes and decodes several times faster than CABAC
     presets for ~15% more bytes. One encoder thread: the job parallelises over videos.
     """
