@@ -4,7 +4,7 @@ Writes each format of ``tests/video_formats.py`` (the formats UCF101, HMDB51, Ki
 Something-Something ship, and the toolkit's own output) at UCF101's size (320x240, 25 fps,
 ``--frames`` frames, key frame every 12-15 frames for the MPEG-4 / x264 makers' own settings), then
 reads random training clips (16 frames, stride 2) through ``vidsparse.data.video.reader.read_clip``
-with each backend. Every read is compared with a decode from the start: the percentage is the
+with each backend usable here (torchcodec, decord, PyAV, auto). Every read is compared with a decode from the start: the percentage is the
 share of clips equal to it frame for frame (a clip whose read raised counts as inexact;
 "refused": the backend declines the file, as decord does where it is not frame-exact). Prints a
 Markdown table; ratios are within this one run.
@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/video_formats.py makes the files
 
 from tests import video_formats  # noqa: E402
-from vidsparse.data.video.reader import HAVE_DECORD, read_clip  # noqa: E402
+from vidsparse.data.video.reader import BACKENDS, read_clip  # noqa: E402
 from vidsparse.core.tables import format_table  # noqa: E402
 
 CLIP_LEN, STRIDE = 16, 2
@@ -70,7 +70,8 @@ def main() -> None:
         sys.modules["reader_before"] = module  # its dataclasses look their module up
         spec.loader.exec_module(module)
         readers = {" before": module.read_clip, " after": read_clip}
-    backends = [(f"{b}{label}", b, read) for b in (["decord"] if HAVE_DECORD else []) + ["pyav", "auto"]
+    # every backend usable here (torchcodec when it finds FFmpeg's libraries, decord where installed)
+    backends = [(f"{b}{label}", b, read) for b in [*BACKENDS, "auto"]
                 for label, read in readers.items()]
     frames = video_formats.test_frames(args.frames, height=240, width=320)
     rows = []

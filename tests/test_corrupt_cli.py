@@ -201,6 +201,12 @@ def test_preview_writes_a_labelled_grid(ucf_tree, tmp_path):
         assert image.format == "PNG" and image.width > 6 * 24 and image.height > 3 * 24
         pixels = np.asarray(image.convert("RGB"))
     assert pixels.std() > 10  # frames were drawn, not a blank canvas
+    strips = tmp_path / "grid-over-time.png"  # jumble is temporal: shown as frames over time
+    with Image.open(strips) as image:
+        film = np.asarray(image.convert("RGB")).astype(int)
+    with Image.open(grid) as image:
+        assert image.height < film.shape[0]  # the grid holds 2 rows, the strips 6 lines for jumble
+    assert film.shape[1] > 230 + 4 * 54 and film[22:, 230:].std() > 10
 
 
 @pytest.mark.parametrize(

@@ -25,10 +25,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("vidsparse.errors", "vidsparse.core"),  # errors, atomic files, processes, checkpoints, devices
     ("vidsparse.run_dir",),  # the file names of a run directory
     ("vidsparse.config", "vidsparse.sparse.config"),  # run configuration (the sparse section included)
-    ("vidsparse.data", "vidsparse.models", "vidsparse.sparse"),  # datasets, networks, the sparse engine
+    ("vidsparse.data", "vidsparse.models", "vidsparse.sparse", "vidsparse.tracking"),  # datasets, networks, the sparse engine, trackers
     ("vidsparse.evaluation",),
     ("vidsparse.training",),
-    ("vidsparse.generation", "vidsparse.reporting"),
+    ("vidsparse.generation", "vidsparse.reporting", "vidsparse.fidelity"),
     ("vidsparse.workflows",),
     ("vidsparse.commands", "vidsparse.cli"),
 ]

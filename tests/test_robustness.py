@@ -361,7 +361,7 @@ def write_cifar_c(root: Path, images: np.ndarray, labels: np.ndarray, names: lis
 
 def test_image_c_readers_and_on_the_fly_equality(image_model, tmp_path: Path):
     from vidsparse.data.corrupted import c_cell_dataset, c_format
-    from vidsparse.data.image.datasets import ImageArrayDataset
+    from vidsparse.data.image.datasets import ImageArrayDataset, ImageArrays
     from vidsparse.evaluation.sources import ImageSource
 
     model, transform = image_model
@@ -374,7 +374,7 @@ def test_image_c_readers_and_on_the_fly_equality(image_model, tmp_path: Path):
     dev = torch.device("cpu")
     clean = evaluate(model, ImageArrayDataset(images, labels, transform), classes, dev, progress=False)
     assert clean.top1 > 0.9 and clean.n == 12  # the model learned the colours
-    fly = predict_cells(model, ImageSource(images, labels, transform), [CLEAN_CELL, *cells],
+    fly = predict_cells(model, ImageSource(ImageArrays(images, labels, classes), transform), [CLEAN_CELL, *cells],
                         CorruptionOptions("cifar-c"), classes, dev, batch_size=5, progress=False)
     assert fly.accuracy[CLEAN_CELL] == clean
     for cell in cells:
@@ -413,8 +413,8 @@ def test_image_run_through_the_eval_command(image_model, tmp_path: Path, monkeyp
     images, labels = colour_images(12, seed=2)
     monkeypatch.setitem(MODELS, "tiny_convnet", ModelEntry(
         "tiny_convnet", "image-cnn", lambda num_classes, **kw: TinyConvNet(num_classes), InputSpec(1, 32, transform.mean, transform.std)))
-    monkeypatch.setitem(DATASETS, "colours", DatasetSpec("colours", "test colours", lambda cfg: None, kind="image",
-                                                         test_arrays=lambda cfg: ImageArrays(images, labels, CLASSES)))
+    monkeypatch.setitem(DATASETS, "colours", DatasetSpec("colours", "test colours", lambda cfg: (None, ImageArrays(images, labels, CLASSES)),
+                                                         kind="image"))
     run = tmp_path / "image-run"
     cfg = RunConfig()
     cfg.data.dataset, cfg.model.name, cfg.data.workers = "colours", "tiny_convnet", 0
@@ -427,6 +427,8 @@ def test_image_run_through_the_eval_command(image_model, tmp_path: Path, monkeyp
     assert main(args) == 0
     fly = json.loads((run / "eval.json").read_text())
     assert fly["clean"]["n"] == 12 and fly["corruptions"]["saturate"]["2"]["source"] == "on-the-fly"
+    assert main(args + ["--published-jpeg"]) == 2  # its corrupted sets are not JPEG folders
+    assert "--published-jpeg reproduces JPEG -C files" in capsys.readouterr().err
     npy = write_cifar_c(tmp_path / "cifar-c", images, labels, ["gaussian_noise"])  # saturate absent
     (run / "eval.json").unlink()
     assert main(args + ["--corrupted-root", str(npy)]) == 0

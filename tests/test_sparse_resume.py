@@ -9,6 +9,7 @@ import torch
 
 from tests.sparse_fixtures import make_run, train_steps
 from tests.sparse_fixtures import single_thread  # noqa: F401  (autouse fixture)
+from vidsparse.core.checkpoint import safe_load
 from vidsparse.sparse import SparseConfig
 
 STEPS = 20
@@ -33,7 +34,7 @@ def test_resume_continues_identically(method, optimizer, split):
     first = make_run(cfg, optimizer=optimizer, seed=0)
     train_steps(*first, 0, split)
     updates_first = [s for s in range(split) if first[2].schedule.is_update(s)]
-    saved = torch.load(io.BytesIO(checkpoint(*first)), weights_only=False)
+    saved = safe_load(io.BytesIO(checkpoint(*first)))  # weights_only, as every load
 
     model, opt, sparsifier = make_run(cfg, optimizer=optimizer, seed=99)  # other init & masks
     model.load_state_dict(saved["model"])

@@ -21,6 +21,7 @@ from torch.utils.data import RandomSampler
 from tests.conftest import tiny_train_args
 from vidsparse.cli import main
 from vidsparse.core.distributed import World, shard_with_padding
+from vidsparse.tracking.csv_log import read_scalars
 from vidsparse.training.setup import epoch_order
 
 # torchrun entry: runs `vidsparse <args>` once per argument list in RUNS.json (one launch, so the
@@ -81,7 +82,8 @@ def test_two_rank_training_keeps_masks_identical_and_only_rank_0_writes(
     done = launch_two_ranks(tmp_path, [
         tiny_train_args(synthetic_root, runs[m], "--epochs", str(EPOCHS), "--batch-size", "2", "--method", m,
                         "--sparsity", "0.5", "--set", "sparse.update_every=1", "--set", "sparse.update_end=1.0",
-                        "--set", "sparse.distribution=uniform")
+                        "--set", "sparse.distribution=uniform", "--log", "tensorboard",
+                        "--set", "train.log_every=1")
         for m in METHODS])
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("epoch 1 |") == len(METHODS)  # one voice per job
@@ -91,7 +93,12 @@ def test_two_rank_training_keeps_masks_identical_and_only_rank_0_writes(
         rank0, rank1 = records[0][i], records[1][i]
         assert rank0["code"] == rank1["code"] == 0
         assert rank1["writes"] == []
-        assert {"config.yaml", "sparsity.json", "metrics.csv", "last.pt", "best.pt"} <= set(rank0["writes"])
+        assert {"config.yaml", "sparsity.json", "metrics.csv", "last.pt", "best.pt", "scalars.csv",
+                "tracking.json"} <= set(rank0["writes"])
+        # trackers: rank 0 alone opened TensorBoard, and logged each step once
+        assert len(list((runs[method] / "tensorboard").glob("events.out.tfevents.*"))) == 1
+        losses = read_scalars(runs[method] / "scalars.csv")["train/loss"]
+        assert [s for s, _ in losses] == list(range(1, len(losses) + 1)) and len(losses) == EPOCHS * 3
 
         # every topology update was followed by a cross-rank check, and the ranks agreed each time
         checks = rank0["mask_checks"]

@@ -13,7 +13,7 @@ import sys
 from corruptions.errors import CorruptionError
 from vidsparse.errors import UserError
 
-COMMAND_MODULES = ("train", "eval", "corrupt", "report", "sweep", "list", "data", "hardness")
+COMMAND_MODULES = ("train", "eval", "corrupt", "report", "export", "sweep", "list", "data", "hardness", "fidelity")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from vidsparse.core.device import default_workers
 from vidsparse.core.io import atomic_write_text
 from vidsparse.errors import UserError, first_line
 from vidsparse.run_dir import RunDir
-from vidsparse.sparse.config import SparseConfig
+from vidsparse.sparse.config import SparseConfig, resolve_defaults
 
 
 @dataclass
@@ -48,7 +48,7 @@ class DataConfig:
     test_crops: int = 1
     hflip: bool = False  # horizontal flip augmentation (off when direction is the label)
     workers: int = field(default_factory=lambda: default_workers(2))  # at most the CPUs available
-    backend: str = "auto"  # auto | decord | pyav
+    backend: str = "auto"  # auto | torchcodec | decord | pyav
     single_frame: bool = False  # feed one frame repeated clip_len times (temporal-information control)
     subset: str = ""  # train on a subset: el2n-top:F | el2n-bottom:F | random:F ("" = all samples)
     scores: str = ""  # el2n.json from 'vidsparse hardness' (needed by el2n-* subsets)
@@ -90,6 +90,8 @@ class TrainConfig:
     eval_every: int = 1
     deterministic: bool = False  # deterministic kernels: bit-repeatable runs, possibly slower on CUDA
     checkpoint_every_steps: int = 0  # also save last.pt every N optimizer steps (0 = at epoch ends only)
+    log: str = "csv"  # trackers, comma-separated: csv (always), tensorboard, wandb, mlflow
+    log_every: int = 10  # optimizer steps between loss / LR / throughput points
 
 
 @dataclass
@@ -103,7 +105,7 @@ class RunConfig:
     def run_name(self) -> str:
         name = f"{self.data.dataset}-{self.model.name}-{self.sparse.method}"
         if self.sparse.method != "dense":
-            name += f"-s{self.sparse.sparsity:g}"
+            name += f"-s{resolve_defaults(self.sparse).sparsity:g}"
         if self.train.seed:
             name += f"-seed{self.train.seed}"
         return name
@@ -132,7 +134,13 @@ def valid_keys(obj: Any, prefix: str = "") -> list[str]:
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Convert a YAML/CLI value to the field's declared type, with a one-line error."""
+    """Convert a YAML/CLI value to the field's declared type, with a one-line error.
+    ``X | None`` fields (a default that depends on other keys) take null or an X."""
+    args = getattr(annotation, "__args__", ())
+    if type(None) in args:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none")):
+            return None
+        annotation = next(a for a in args if a is not type(None))
     kind = annotation if isinstance(annotation, type) else str(annotation)
     try:
         if kind is bool or kind == "bool":
@@ -260,6 +268,7 @@ def build_config(
     given = {*_dotted_keys(file_values), *flag_values, *(key for key, _ in set_values)}
     if "data.workers" not in given:  # a recipe's wish (or the default), capped by the CPUs available
         cfg.data.workers = default_workers(cfg.data.workers)
+    resolve_defaults(cfg.sparse)  # e.g. a sparse method's default sparsity (run names show it)
     check_values(cfg)
     return cfg
 
@@ -279,11 +288,14 @@ def check_values(cfg: RunConfig) -> None:
     if cfg.train.checkpoint_every_steps < 0:
         raise UserError(f"train.checkpoint_every_steps={cfg.train.checkpoint_every_steps} must be >= 0 "
                         "(0 = checkpoint at epoch ends only)")
+    if cfg.train.log_every < 1:
+        raise UserError(f"train.log_every={cfg.train.log_every} must be >= 1 (optimizer steps between logged points)")
 
 
 def config_from_dict(values: Mapping[str, Any]) -> RunConfig:
     cfg = RunConfig()
     merge_mapping(cfg, values)
+    resolve_defaults(cfg.sparse)
     return cfg
 
 

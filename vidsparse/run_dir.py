@@ -10,6 +10,12 @@ A run directory is what ``vidsparse train`` makes and every later command reads 
     eval.json, eval.csv   every evaluation result, with the settings that made it
     fourier.png           radius-accuracy curves (``vidsparse eval --fourier``)
     .eval-partial*.jsonl  predictions of an unfinished evaluation (one per rank)
+    scalars.csv           every tracked scalar, one row per (step, tag) (``--log``, always)
+    tracking.json         which trackers the run logs to, their run ids, the last committed step
+    tensorboard/, wandb/, mlruns/  the TensorBoard, W&B (offline) and MLflow logs (``--log``)
+
+An export folder (``vidsparse export``) is a run directory of its own kind: config.yaml,
+eval.json, ``model.safetensors`` (the "exported" checkpoint) and a ``README.md`` model card.
 
 No other module spells these names. It sits just above ``core`` (below ``config``, which reads
 and writes ``config.yaml`` through it), so every layer may use it.
@@ -24,6 +30,7 @@ from vidsparse.core.checkpoint import previous_path
 from vidsparse.errors import UserError
 
 CHECKPOINTS = ("best", "last")
+EXPORTED = "exported"  # the checkpoint of an export folder: model.safetensors
 
 
 class RunDir:
@@ -37,6 +44,13 @@ class RunDir:
     FOURIER = "fourier.png"
     PARTIAL = ".eval-partial.jsonl"
     PARTIAL_GLOB = ".eval-partial*"
+    SCALARS = "scalars.csv"
+    TRACKING = "tracking.json"
+    TENSORBOARD = "tensorboard"
+    MLRUNS = "mlruns"
+    WANDB = "wandb"  # W&B names this folder itself under the directory it is given
+    EXPORTED_WEIGHTS = "model.safetensors"
+    MODEL_CARD = "README.md"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -69,7 +83,35 @@ class RunDir:
     def fourier(self) -> Path:
         return self.path / self.FOURIER
 
+    @property
+    def exported(self) -> Path:
+        return self.path / self.EXPORTED_WEIGHTS
+
+    @property
+    def model_card(self) -> Path:
+        return self.path / self.MODEL_CARD
+
     # ----- checkpoints -------------------------------------------------------------------
+    @property
+    def scalars(self) -> Path:
+        return self.path / self.SCALARS
+
+    @property
+    def tracking(self) -> Path:
+        return self.path / self.TRACKING
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / self.TENSORBOARD
+
+    @property
+    def mlruns(self) -> Path:
+        return self.path / self.MLRUNS
+
+    @property
+    def wandb(self) -> Path:
+        return self.path / self.WANDB
+
     def checkpoint(self, name: str) -> Path:
         """``best`` or ``last`` -> its .pt file."""
         if name not in CHECKPOINTS:
@@ -93,6 +135,10 @@ class RunDir:
         (a run stopped before reaching its target density has no best.pt)."""
         if not self.path.is_dir():
             raise UserError(f"run directory not found: {self.path}")
+        if wanted == EXPORTED:
+            if self.exported.is_file():
+                return EXPORTED, self.exported
+            raise UserError(f"no {self.EXPORTED_WEIGHTS} in {self.path}; make it with 'vidsparse export RUN_DIR --out DIR'")
         for name in (wanted, "last") if wanted == "best" else (wanted,):
             if self.checkpoint(name).is_file():
                 return name, self.checkpoint(name)

@@ -91,8 +91,8 @@ def _run_preview(args: argparse.Namespace) -> int:
     if args.corruptions != "all" or args.preset:
         fallback = args.preset or default_preset(source, load_clip(source, max_frames=1)[0])
         selection, _ = select(args.corruptions or "all", args.preset, fallback)
-    path = preview(source, out, selection, preset=args.preset, variant=args.variant, seed=args.seed)
-    print(f"preview written to {path}")
+    paths = preview(source, out, selection, preset=args.preset, variant=args.variant, seed=args.seed)
+    print(f"preview written to {', '.join(map(str, paths))}")
     return 0
 
 

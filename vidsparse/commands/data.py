@@ -22,7 +22,9 @@ def register(subparsers) -> None:
         description="Read every video and image under --data-root as training would and report, per problem "
                     "kind, the files that are skipped and counted, and the files used with an adjustment "
                     "(looped, downscaled, ...), the reader each video gets, and whether random reads equal a "
-                    "decode from the start. Exit code 1 if any file would be skipped or a read was inexact. "
+                    "decode from the start. An image dataset layout at --data-root is also checked as a whole: CIFAR "
+                    "python batches, CIFAR-10-C/100-C .npy stacks, Tiny-ImageNet's val annotations, -C folder trees. "
+                    "Exit code 1 if any file would be skipped, a read was inexact or a layout has a problem. "
                     "Policies: docs/input-policies.md.")
     check.add_argument("--data-root", required=True, metavar="PATH")
     check.add_argument("--backend", default="auto", choices=["auto", "decord", "pyav"])
@@ -86,6 +88,7 @@ def run_check(args: argparse.Namespace) -> int:
 
     from vidsparse.data.build import describe_missing
     from vidsparse.data.check import check_file, data_files, split_missing
+    from vidsparse.data.image.layouts import check_layouts
     from vidsparse.data.video.clips import clip_span
     from vidsparse.errors import UserError
 
@@ -95,19 +98,32 @@ def run_check(args: argparse.Namespace) -> int:
     if args.clip_len < 1 or args.stride < 1:
         raise UserError("--clip-len and --stride must be at least 1")
     missing, missing_names = split_missing(args.dataset, root, args.split) if args.dataset else (0, [])
+    layouts = check_layouts(root)  # CIFAR pickles, -C .npy stacks, Tiny-ImageNet annotations, -C trees
     files = data_files(root)
-    if not files:
-        raise UserError(f"no video or image files under {root}")
+    if not files and not layouts:
+        raise UserError(f"no video or image files, CIFAR batches or -C .npy stacks under {root}")
     if args.verify_reads < 0:
         raise UserError("--verify-reads must be 0 or more")
     span = clip_span(args.clip_len, args.stride)
     reports = [check_file(path, span, args.backend, args.verify_reads)
                for path in tqdm(files, desc="checking", disable=None)]
-    tally = _print_report(reports, args.verbose)
+    layout_problems = _print_layouts(layouts)
+    tally = _print_report(reports, args.verbose) if reports else None
     if missing:
         print(f"{describe_missing(missing, missing_names, f'samples listed by the {args.dataset} split files')}; "
               "train and eval skip them")
-    return 1 if tally.problems or missing or any(r.inexact for r in reports) else 0
+    return 1 if (tally and tally.problems) or layout_problems or missing or any(r.inexact for r in reports) else 0
+
+
+def _print_layouts(layouts: list) -> int:
+    """Facts and problems of each dataset layout found; returns the number of problems."""
+    for report in layouts:
+        print(f"{report.layout} at {report.root}:")
+        for fact in report.facts:
+            print(f"  {fact}")
+        for problem in report.problems:
+            print(f"  PROBLEM {problem}")
+    return sum(len(r.problems) for r in layouts)
 
 
 def run_remux(args: argparse.Namespace) -> int:

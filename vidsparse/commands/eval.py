@@ -44,9 +44,13 @@ def _fraction(text: str) -> float:
 def register(subparsers) -> None:
     parser = subparsers.add_parser("eval", help="evaluate a trained run (clean, corrupted, frequency)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", "--run-dir", dest="run", required=True, metavar="RUN_DIR",
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", "--run-dir", dest="run", metavar="RUN_DIR",
                         help="run directory made by 'vidsparse train' (under torchrun spell it --run-dir: "
                              "torchrun takes --run for its own --run-path)")
+    source.add_argument("--weights", metavar="DIR",
+                        help="a folder made by 'vidsparse export' (model.safetensors + config.yaml); "
+                             "its eval.json receives the results")
     parser.add_argument("--views", metavar="CLIPSxCROPS", help="test views per video, e.g. 10x3 (default: the run's)")
     parser.add_argument("--checkpoint", choices=["best", "last"], default="best")
     parser.add_argument("--device", default="auto")
@@ -64,6 +68,9 @@ def register(subparsers) -> None:
                        help="one random draw per video instead of per frame")
     group.add_argument("--corrupted-root", metavar="PATH",
                        help="read a set made by 'vidsparse corrupt' instead of corrupting on the fly")
+    group.add_argument("--published-jpeg", action="store_true",
+                       help="image runs, on the fly: save each corrupted image as JPEG (quality 85) and decode it "
+                            "before the model sees it, as the published ImageNet-C / Tiny-ImageNet-C files are")
     group.add_argument("--baseline", metavar="RUN_DIR", help="evaluated run whose errors normalise CE/mCE")
     group = parser.add_argument_group("frequency analysis")
     group.add_argument("--fourier", action="store_true", help="accuracy under low-/high-pass filtering")
@@ -110,13 +117,16 @@ def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
     from vidsparse.evaluation.results import format_results
     from vidsparse.evaluation.run import EvalRequest, family_map, run_eval
     from vidsparse.reporting import plots
-    from vidsparse.run_dir import RunDir
+    from vidsparse.run_dir import EXPORTED, RunDir
+    from vidsparse.tracking import attach_eval
 
     request = EvalRequest(
-        run_dir=Path(args.run), views=parse_views(args.views), checkpoint=args.checkpoint, device=device,
+        run_dir=Path(args.run or args.weights), views=parse_views(args.views),
+        checkpoint=EXPORTED if args.weights else args.checkpoint, device=device,
         corruptions=args.corruptions, severities=args.severities, preset=args.preset, variant=args.variant,
         seed=args.seed, coherent=args.coherent,
         corrupted_root=Path(args.corrupted_root) if args.corrupted_root else None,
+        published_jpeg=args.published_jpeg,
         baseline=Path(args.baseline) if args.baseline else None, fourier=args.fourier, radii=args.radii,
         batch_size=args.batch_size, workers=args.workers,
         attack=AttackSpec(args.attack, args.eps, args.steps, args.step_size, args.attack_restarts, args.seed)
@@ -132,4 +142,7 @@ def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
     if speak:
         print(format_results(results.data, family_map(results.corruptions)))
         print(f"wrote {results.path} and {RunDir(request.run_dir).eval_csv}")
+        tracked = attach_eval(request.run_dir, results.data)  # the trackers the run was trained with
+        if tracked:
+            print(f"added the results to the run's {', '.join(tracked)} log")
     return 0

@@ -34,6 +34,7 @@ FLAG_KEYS = {
     "device": "train.device",
     "out": "train.out",
     "checkpoint_every": "train.checkpoint_every_steps",
+    "log": "train.log",
 }
 
 
@@ -50,12 +51,17 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     add("--model", help="model name; see 'vidsparse list models'")
     add("--pretrained", metavar="PATH", help="local checkpoint to start from")
     add("--method", help="dense, static, set, rigl, mest, granet, snip, gmp, omp, lth")
-    add("--sparsity", type=float, help="overall fraction of zero weights in [0, 1)")
+    add("--sparsity", type=float,
+        help="overall fraction of zero weights in [0, 1); default 0.5 for every sparse method (the top "
+             "of the 0.1-0.5 range of the DST robustness study; half the weights removed), 0 for dense")
     add("--distribution", help="layer-wise density: uniform, er, erk")
     add("--grow", choices=["random", "gradient"], help="regrow rule for set/mest/granet")
     add("--regrow-momentum", choices=["zero", "keep"], help="optimizer state of regrown weights")
     add("--init-from", metavar="RUN_DIR", help="omp: trained dense run to prune")
-    add("--rounds", type=int, help="lth: pruning rounds")
+    add("--rounds", type=int,
+        help="lth: pruning rounds K (default 3); as published (IMP), every round trains the full --epochs "
+             "schedule from the rewound weights, so lth costs K trainings (K x --epochs epochs); "
+             "--set sparse.lth_schedule=split divides --epochs among the rounds instead")
     add("--epochs", type=int)
     add("--batch-size", type=int)
     add("--lr", type=float, help="peak learning rate")
@@ -97,6 +103,9 @@ def register(subparsers) -> None:
                         help="continue the run in --out from last.pt (mid-epoch if it was saved there)")
     parser.add_argument("--checkpoint-every", type=int, metavar="STEPS",
                         help="also save last.pt every STEPS optimizer steps (default: at epoch ends only)")
+    parser.add_argument("--log", metavar="BACKENDS",
+                        help="experiment trackers, comma-separated: csv (always: scalars.csv), tensorboard, wandb, "
+                             "mlflow (default: csv; --set train.log_every=N steps between points)")
     parser.add_argument("--download", action="store_true",
                         help="cifar10/cifar100: download the dataset into --data-root first if it is missing")
     parser.set_defaults(func=run)

@@ -1,4 +1,7 @@
-"""Checkpoints: atomic writes, RNG state capture, and a clear error for damaged files.
+"""Checkpoints: atomic writes, RNG state capture, safe loading, and a clear error for damaged files.
+
+Every load goes through ``safe_load``: ``torch.load(weights_only=True)`` with only the numpy
+types of the RNG state allow-listed, so a ``.pt`` from a stranger cannot run code when read.
 
 A resumable checkpoint (``last.pt``) keeps its predecessor as ``last.prev.pt``: a file damaged
 after it was written (a full disk, a copy cut short) still leaves one to resume from.
@@ -7,7 +10,9 @@ after it was written (a full disk, a copy cut short) still leaves one to resume 
 from __future__ import annotations
 
 import os
+import pickle
 import random
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +21,37 @@ import torch
 
 from vidsparse.core.io import atomic_write
 from vidsparse.errors import UserError
+
+
+def _numpy_rng_globals() -> list[Any]:
+    """The globals numpy's ``get_state()`` tuple pickles to (an uint32 ndarray), under the
+    module names both numpy 1.x (``numpy.core``) and 2.x (``numpy._core``) write."""
+    reconstruct = np._core.multiarray._reconstruct if hasattr(np, "_core") else np.core.multiarray._reconstruct
+    return [np.ndarray, np.dtype, type(np.dtype(np.uint32)),
+            (reconstruct, "numpy.core.multiarray._reconstruct"),
+            (reconstruct, "numpy._core.multiarray._reconstruct")]
+
+
+SAFE_GLOBALS = _numpy_rng_globals()
+
+
+class UnsafeCheckpoint(UserError):
+    """A file that names a global outside the allow-list: refused, never retried unsafely."""
+
+
+def safe_load(path: str | Path, device: torch.device | str = "cpu") -> Any:
+    """``torch.load(weights_only=True)``: tensors, containers, numbers, strings and the numpy
+    RNG types only. A file that asks for anything else (``os.system``, a class) is refused
+    with one line naming it; a damaged file raises the usual exception for the caller."""
+    try:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL (\S+)", str(err))
+        if found is None:
+            raise
+        raise UnsafeCheckpoint(f"{path} refused: it asks to load {found.group(1)}, which is not an allowed "
+                               "type (torch.load(weights_only=True)); it may carry code") from None
 
 
 def rng_state() -> dict[str, Any]:
@@ -57,8 +93,9 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
-        # Our checkpoints hold RNG states and config dicts, not just tensors.
-        return torch.load(path, map_location=device, weights_only=False)
+        return safe_load(path, device)
+    except UnsafeCheckpoint:
+        raise
     except Exception as err:
         raise UserError(f"checkpoint {path} is unreadable ({type(err).__name__}); it may be truncated") from None
 
@@ -75,6 +112,8 @@ def load_latest_checkpoint(path: str | Path, warn: Callable[[str], None],
     for candidate in candidates:
         try:
             state = load_checkpoint(candidate, device)
+        except UnsafeCheckpoint:
+            raise
         except UserError:
             problems.append(f"{candidate.name} is unreadable (truncated?)")
             continue

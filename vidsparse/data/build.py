@@ -108,7 +108,7 @@ def _image_size(cfg) -> int:
 
 def _scoring_image(cfg, spec, mean, std) -> Dataset:
     train_split, _ = spec.lists(cfg.data)
-    return ImageDataset(train_split, _image_size(cfg), mean, std, train=False)
+    return ImageDataset(train_split, _image_size(cfg), mean, std, train=False, prepare=spec.test_prepare)
 
 
 def _build_image(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> DataBundle:
@@ -119,7 +119,7 @@ def _build_image(cfg, spec, mean, std, test_views: tuple[int, int] | None) -> Da
     size = _image_size(cfg)
     crop = AUGMENTATIONS.get(data.dataset, padded_crop(0))
     train = ImageDataset(train_split, size, mean, std, train=True, crop=crop, hflip=data.hflip, seed=cfg.train.seed)
-    test = ImageDataset(test_split, size, mean, std, train=False)
+    test = ImageDataset(test_split, size, mean, std, train=False, prepare=spec.test_prepare)
     return DataBundle(train, test, train_split.classes, missing)
 
 

@@ -49,6 +49,8 @@ NOTES: dict[str, str] = {
     "pyav_only": "decord does not read it frame-exactly: read with PyAV",
     "sixteen_bit": "16-bit image: scaled to 8 bits by dropping the low byte",
     "converted": "grayscale, palette, alpha or CMYK image: converted to RGB",
+    "exif_rotation": "EXIF orientation tag not applied (as torchvision's loader): the stored pixels are used",
+    "named_as_other": "its content is another format than its name says (e.g. a PNG named .JPEG): read by content",
 }
 
 VERIFY_READS = 2  # random clips per video compared with the decode from the start
@@ -155,19 +157,29 @@ def is_avi_without_index(path: Path) -> bool:
         return b"indx" not in header_list
 
 
+EXIF_ORIENTATION = 0x0112
+FORMATS_OF_SUFFIX = {".jpeg": ("JPEG", "MPO"), ".jpg": ("JPEG", "MPO"), ".png": ("PNG",), ".bmp": ("BMP",),
+                     ".webp": ("WEBP",)}  # what Pillow calls the content each file name promises
+
+
 def check_image(path: Path, clip_span: int = 0, backend: str = "auto", verify_reads: int = 0) -> FileReport:
     """Decode to 8-bit RGB as the image datasets do (the clip arguments keep one checker signature)."""
     try:
         with Image.open(path) as image:
-            mode = image.mode
+            mode, kind = image.mode, image.format or ""
+            rotated = image.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1)
             to_rgb8(image, path)
     except ImageDecodeError as err:
         return FileReport(path, "rejected_image", str(err))
     except Exception as err:
         return FileReport(path, "unreadable_image", f"{path}: {first_line(err)}")
-    if mode in SIXTEEN_BIT_MODES or mode == "I":
-        return FileReport(path, notes=("sixteen_bit",))
-    return FileReport(path, notes=() if mode == "RGB" else ("converted",))
+    notes = [note for note, applies in (
+        ("sixteen_bit", mode in SIXTEEN_BIT_MODES or mode == "I"),
+        ("converted", mode != "RGB" and not (mode in SIXTEEN_BIT_MODES or mode == "I")),
+        ("exif_rotation", rotated),
+        ("named_as_other", bool(kind) and kind not in FORMATS_OF_SUFFIX.get(path.suffix.lower(), (kind,))),
+    ) if applies]
+    return FileReport(path, notes=tuple(notes))
 
 
 # file suffix -> its checker

@@ -1,5 +1,5 @@
 """Dataset registry: name -> how to list its train/test samples, its default recipe, its corruption
-preset, its in-memory test arrays (images) and how ``vidsparse corrupt`` writes a corrupted copy.
+preset, its test preparation (images) and how ``vidsparse corrupt`` writes a corrupted copy.
 
 The default recipe is the set of config values that make ``vidsparse train --dataset NAME``
 sensible with no other flags (model, clip geometry, epochs); a ``--config`` file and flags
@@ -15,7 +15,7 @@ from typing import Any, Callable
 from tqdm import tqdm
 
 from vidsparse.data.image import readers as images
-from vidsparse.data.image.datasets import ImageArrays, test_arrays
+from vidsparse.data.image.datasets import ImageSplit, Prepare, ResizeCrop
 from vidsparse.data.video.splits import VideoList, folder_list, hmdb51_split, list_file, ucf101_split
 from vidsparse.data.video.synthetic import ensure_synthetic
 from vidsparse.errors import UserError, did_you_mean
@@ -37,14 +37,21 @@ class DatasetSpec:
     preset: str = ""  # corruption preset of its robustness benchmark ("" = the kind's: KIND_PRESETS)
     writer: str = ""  # how 'vidsparse corrupt' writes a corrupted copy: video | npy | folder ("" = it cannot)
     layout: str = ""  # the dataset whose reader reads a copy written by 'vidsparse corrupt' ("" = this one)
-    # image datasets: DataConfig -> the clean test split in memory (None: not held in memory, as
-    # ImageNet's validation set; such runs are evaluated on a -C tree with --corrupted-root)
-    test_arrays: Callable[[Any], ImageArrays] | None = None
+    # image datasets: DataConfig -> the test split alone, when reading it need not list the training
+    # set (ImageNet's 1.28 M files); None = ``lists(cfg)[1]``
+    test_split: Callable[[Any], ImageSplit] | None = None
+    # image datasets: uint8 preprocessing of every test image before the model's transform and
+    # before on-the-fly corruption (ImageNet: ResizeCrop(256, 224), the ImageNet-C protocol)
+    test_prepare: Prepare | None = None
 
     @property
     def default_preset(self) -> str:
         """The preset ``--corruptions all`` means for this dataset (eval, corrupt and sweeps alike)."""
         return self.preset or KIND_PRESETS[self.kind]
+
+    def read_test_split(self, cfg) -> ImageSplit:
+        """The test split of an image dataset (``cfg`` = DataConfig); files stay on disk."""
+        return self.test_split(cfg) if self.test_split is not None else self.lists(cfg)[1]
 
 
 DATASETS: dict[str, DatasetSpec] = {}
@@ -155,9 +162,9 @@ register_dataset(DatasetSpec(
 
 
 def _register_image_dataset(name: str, description: str, read, defaults: dict[str, Any], preset: str,
-                            writer: str = "") -> None:
+                            writer: str = "", **spec: Any) -> None:
     register_dataset(DatasetSpec(name, description, read, defaults=defaults, kind="image", preset=preset,
-                                 writer=writer, test_arrays=test_arrays(read)))
+                                 writer=writer, **spec))
 
 
 def _image_recipe(model: str, epochs: int, batch: int, lr: float, weight_decay: float, hflip: bool,
@@ -184,7 +191,8 @@ def _register_images() -> None:
         "folder")
     _register_image_dataset(
         "imagenet", "ImageNet (train/<class>/*.JPEG, val/<class>/*.JPEG)", images.read_imagenet,
-        _image_recipe("resnet50", 90, 256, 0.1, 1e-4, hflip=True, workers=8), "imagenet-c", "folder")
+        _image_recipe("resnet50", 90, 256, 0.1, 1e-4, hflip=True, workers=8), "imagenet-c", "folder",
+        test_split=images.read_imagenet_val, test_prepare=ResizeCrop(256, 224))
     _register_image_dataset(
         "digits", "scikit-learn's 1,797 real 8x8 digits upsampled to 32x32 (bundled; no --data-root)",
         images.read_digits, _image_recipe("resnet18_cifar", 15, 64, 0.05, 5e-4, hflip=False, workers=0, width=16),

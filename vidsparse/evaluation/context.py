@@ -16,7 +16,8 @@ from vidsparse.evaluation.attacks import AttackSpec
 from vidsparse.evaluation.cells import CLEAN_CELL, Cell
 from vidsparse.evaluation.results import EvalFile, Setting
 from vidsparse.models import model_from_config
-from vidsparse.run_dir import RunDir
+from vidsparse.run_dir import EXPORTED, RunDir
+from vidsparse.sparse.packing import load_packed
 
 
 def say(message: str) -> None:
@@ -41,6 +42,7 @@ class EvalRequest:
     seed: int = 0
     coherent: bool | None = None
     corrupted_root: Path | None = None  # a set made by 'vidsparse corrupt'; None = on the fly
+    published_jpeg: bool = False  # images on the fly: JPEG-save each corrupted image as the published -C files
     baseline: Path | None = None  # a run whose errors normalise CE
     fourier: bool = False
     radii: list[float] | None = None
@@ -121,12 +123,18 @@ class Context:
 
 def load_run_model(run_dir, checkpoint: str = "best", device: torch.device | str = "cpu"):
     """Rebuild a run's model from its config.yaml and load its ``checkpoint`` (``best`` falls back
-    to ``last``: ``RunDir.find_checkpoint``)."""
+    to ``last``: ``RunDir.find_checkpoint``; ``exported`` is an export folder's model.safetensors)."""
     if not Path(run_dir).is_dir():
         raise UserError(f"run directory not found: {run_dir}")
+    name, path = RunDir(run_dir).find_checkpoint(checkpoint)
     cfg = load_run_config(run_dir)
-    _, path = RunDir(run_dir).find_checkpoint(checkpoint)
-    state = load_checkpoint(path, device)
+    state = _load_exported(path, device) if name == EXPORTED else load_checkpoint(path, device)
     model = model_from_config(cfg.model, len(state["classes"]))
     model.load_state_dict(state["model"])
     return cfg, model.to(device).eval(), state
+
+
+def _load_exported(path: Path, device: torch.device | str) -> dict:
+    """An export folder's weights in the shape of a checkpoint (model, classes, epoch)."""
+    weights, _, info = load_packed(path, device)
+    return {"model": weights, "classes": info.get("classes") or [], "epoch": info.get("epoch")}

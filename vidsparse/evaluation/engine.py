@@ -61,7 +61,7 @@ class _VariantStream(IterableDataset):
         frames = corruptions.apply(sample.frames, cell.corruption, cell.severity, seed=opts.seed, preset=opts.preset,
                                    variant=opts.variant, coherent=opts.coherent, video_id=sample.sample_id,
                                    fps=sample.fps, frames=None if plan is None else plan.frames)
-        return self.source.views(frames, plan)
+        return self.source.corrupted_views(frames, plan)
 
     def __iter__(self) -> Iterator[_Item]:
         worker = get_worker_info()

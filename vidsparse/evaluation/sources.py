@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
-import numpy as np
 import torch
 
 from vidsparse.data.build import TestSet
-from vidsparse.data.image.datasets import ImageTransform
+from vidsparse.data.image.datasets import ImageSplit, ImageTransform, Prepare
+from vidsparse.data.image.io import jpeg_roundtrip
 from vidsparse.data.video.dataset import ClipSpec, test_views
 from vidsparse.data.video.transforms import ClipTransform
 from vidsparse.data.video.reader import read_video
@@ -49,6 +49,7 @@ class Source(Protocol):
     def load(self, index: int) -> Sample: ...
     def plan(self, num_frames: int) -> FramePlan | None: ...  # None: the views read every frame
     def views(self, frames: torch.Tensor, plan: FramePlan | None = None) -> torch.Tensor: ...
+    def corrupted_views(self, frames: torch.Tensor, plan: FramePlan | None = None) -> torch.Tensor: ...
 
 
 def video_id(path: Path, root: Path) -> str:
@@ -100,6 +101,8 @@ class VideoSource:
             return clip_views(frames, self.spec, self.transform)
         return test_views(frames.permute(0, 2, 3, 1), plan.clips, self.spec, self.transform)
 
+    corrupted_views = views  # corrupted videos take the same views
+
 
 def video_source(test: TestSet) -> VideoSource:
     ds = test.dataset
@@ -108,28 +111,35 @@ def video_source(test: TestSet) -> VideoSource:
 
 @dataclass
 class ImageSource:
-    """Images in memory for on-the-fly corruption, one seed per image.
+    """Test images for on-the-fly corruption, read one at a time from their split (in memory or
+    files), one seed per image.
 
-    ``ids`` seed the corruptions (default: the image's index as text); give the ids a
-    generated set used, e.g. ``<class>/<file name>`` for ImageNet-C style folders.
+    ``prepare`` is the dataset's test preprocessing (ImageNet: ``ResizeCrop(256, 224)``), applied
+    before corrupting, as the published -C sets were generated; the ids seeding the corruptions
+    are the split's (``<class>/<file name>`` for class folders, as in a ``vidsparse corrupt``
+    copy). With ``jpeg_quality`` every corrupted image is saved as JPEG and decoded again before
+    the model sees it, as the published ImageNet-C / Tiny-ImageNet-C files are (clean images are
+    not: they are the originals).
     """
 
-    images: np.ndarray
-    labels: np.ndarray
+    split: ImageSplit
     transform: ImageTransform
-    ids: Sequence[str] | None = None
+    prepare: Prepare | None = None
+    jpeg_quality: int = 0  # 0: the corrupted pixels as they are
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.split)
 
     def label(self, index: int) -> int:
-        return int(self.labels[index])
+        return self.split.label(index)
 
     def sample_id(self, index: int) -> str:
-        return self.ids[index] if self.ids is not None else str(index)
+        return self.split.sample_id(index)
 
-    def load(self, index: int):
-        image = torch.from_numpy(np.array(self.images[index])).permute(2, 0, 1)  # a copy: memmaps are read-only
+    def load(self, index: int) -> Sample:
+        image = self.split.read(index)
+        if self.prepare is not None:
+            image = self.prepare(image)
         return Sample(image[None], None, self.sample_id(index))
 
     def plan(self, num_frames: int) -> None:
@@ -138,3 +148,7 @@ class ImageSource:
 
     def views(self, frames: torch.Tensor, plan: None = None) -> torch.Tensor:
         return self.transform(frames[0])
+
+    def corrupted_views(self, frames: torch.Tensor, plan: None = None) -> torch.Tensor:
+        image = jpeg_roundtrip(frames[0], self.jpeg_quality) if self.jpeg_quality else frames[0]
+        return self.transform(image)

@@ -31,6 +31,8 @@ def evaluate_video(ctx: Context) -> None:
     """Clean and corrupted accuracy of a video run (on the fly, or from ``--corrupted-root``), then the
     Fourier curves and the attack when asked; under DDP on every rank, each on its share of the videos."""
     req, cfg = ctx.request, ctx.cfg
+    if req.published_jpeg:
+        raise UserError("--published-jpeg applies to image runs (the published ImageNet-C style JPEG files)")
     spec = get_model_entry(cfg.model.name).input
     test = build_test_set(cfg, spec.mean, spec.std, req.views)
     if ctx.classes and test.classes != ctx.classes:

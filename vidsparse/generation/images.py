@@ -19,13 +19,15 @@ from PIL import Image
 
 import corruptions
 from vidsparse.core.io import atomic_write
-from vidsparse.data.image.io import open_rgb8
+from vidsparse.data.image.datasets import Prepare
+from vidsparse.data.image.io import PUBLISHED_JPEG_QUALITY, read_rgb
 from vidsparse.data.image.readers import CIFAR, annotation_rows, cifar_batch, cifar_folder, class_tree
+from vidsparse.data.registry import get_dataset
 from vidsparse.errors import UserError
 from vidsparse.generation.config import JobConfig, Summary
 from vidsparse.generation.manifest import Manifest, failure_row, output_row, sha256_file, sha256_tree
 
-JPEG_QUALITY = 85  # ImageNet-C / Tiny-ImageNet-C
+JPEG_QUALITY = PUBLISHED_JPEG_QUALITY  # ImageNet-C / Tiny-ImageNet-C
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class FolderTask:
     out: Path
     variant: str
     seed: int
-    center_crop: int | None  # ImageNet-C: resize short side to 256, centre-crop 224
+    prepare: Prepare | None  # the dataset's test preparation (ImageNet-C: ResizeCrop(256, 224)) before corrupting
 
     size = 1  # outputs this task writes (for the progress bar)
 
@@ -142,20 +144,6 @@ def image_folders(dataset: str, root: Path) -> tuple[Path, dict[str, list[Path]]
     return base, {k: sorted(v) for k, v in sorted(classes.items())}
 
 
-def _load_image(path: Path, center_crop: int | None) -> torch.Tensor:
-    """uint8 [3, H, W]; ImageNet-C's preprocessing with ``center_crop``: PIL bilinear resize of the short
-    side to 256, centre crop. Not ``data.image.datasets.fit`` (torch, antialiased, to the crop size):
-    the published sets were made with PIL, and the JPEGs must match them."""
-    image = open_rgb8(path)
-    if center_crop:
-        scale = 256 / min(image.size)
-        image = image.resize((max(center_crop, round(image.width * scale)),
-                              max(center_crop, round(image.height * scale))), Image.BILINEAR)
-        left, top = (image.width - center_crop) // 2, (image.height - center_crop) // 2
-        image = image.crop((left, top, left + center_crop, top + center_crop))
-    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
-
-
 def _jpeg_name(name: str) -> str:
     stem, suffix = os.path.splitext(name)
     return name if suffix.lower() in (".jpeg", ".jpg") else f"{stem}.JPEG"
@@ -167,10 +155,16 @@ def corrupt_folder(task: FolderTask) -> list[dict[str, Any]]:
     try:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        info = None
+        info, unreadable = None, []
         for path, name in task.images:
+            try:
+                image = read_rgb(path)
+                image = task.prepare(image) if task.prepare is not None else image
+            except Exception:  # truncated or not an image: left out and counted, as train and eval do
+                unreadable.append(name)
+                continue
             corrupted, info = corruptions.apply_with_info(
-                _load_image(path, task.center_crop), task.name, task.severity, seed=task.seed,
+                image, task.name, task.severity, seed=task.seed,
                 preset=task.preset, variant=task.variant, video_id=f"{task.label}/{name}",
             )
             Image.fromarray(corrupted.permute(1, 2, 0).numpy()).save(tmp / _jpeg_name(name), quality=JPEG_QUALITY)
@@ -178,7 +172,8 @@ def corrupt_folder(task: FolderTask) -> list[dict[str, Any]]:
             shutil.rmtree(target)
         os.replace(tmp, target)
         row = output_row(task.source, task.output, info, sha256_tree(target))
-        row.update(images=len(task.images), coding={"codec": "jpeg", "quality": JPEG_QUALITY})
+        row.update(images=len(task.images) - len(unreadable), **({"unreadable": unreadable} if unreadable else {}),
+                   coding={"codec": "jpeg", "quality": JPEG_QUALITY})
         return [row]
     except Exception as err:
         return [failure_row(task.source, task.output, err)]
@@ -223,7 +218,7 @@ def folder_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[F
             kept[name], left = files[:left], left - len(files[:left])
         classes = kept
     summary.inputs = sum(len(v) for v in classes.values())
-    crop = 224 if cfg.dataset == "imagenet" else None
+    prepare = get_dataset(cfg.dataset).test_prepare  # what the on-the-fly evaluation does first
     tasks, unit = [], -1
     for sel in cfg.corruptions:
         for severity in cfg.severities:
@@ -239,5 +234,5 @@ def folder_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[F
                 images = tuple((p, p.name) for p in files)
                 source = (base / name).relative_to(cfg.data_root).as_posix()
                 tasks.append(FolderTask(source, name, images, sel.name, sel.preset, severity, output, cfg.out,
-                                        cfg.variant, cfg.seed, crop))
+                                        cfg.variant, cfg.seed, prepare))
     return tasks

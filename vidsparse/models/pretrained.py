@@ -19,6 +19,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from vidsparse.core.checkpoint import UnsafeCheckpoint, safe_load
 from vidsparse.errors import UserError
 
 WRAPPER_PREFIXES = ("module.", "model.", "_orig_mod.")
@@ -63,15 +64,14 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise UserError(f"pretrained weights not found: {path}; pass an existing file to --pretrained")
     try:
-        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        try:
-            # vidsparse checkpoints also hold RNG states (numpy arrays): a full unpickle,
-            # which runs code from the file, so only pass files you trust.
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as err:
-            raise UserError(f"pretrained weights {path} are unreadable ({type(err).__name__}); "
-                            f"the file may be truncated or not a PyTorch file") from None
+        # weights_only (vidsparse checkpoints' numpy RNG state allow-listed): never runs code
+        obj: Any = safe_load(path)
+    except UnsafeCheckpoint as err:
+        raise UserError(f"pretrained weights {err}; save just its state dict "
+                        "(torch.save(model.state_dict(), PATH)) where you trust the file") from None
+    except Exception as err:
+        raise UserError(f"pretrained weights {path} are unreadable ({type(err).__name__}); "
+                        f"the file may be truncated or not a PyTorch file") from None
     if isinstance(obj, nn.Module):
         obj = obj.state_dict()
     if isinstance(obj, Mapping):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from vidsparse.sparse.config import DEFAULT_UPDATE_EVERY, MIN_UPDATES
+
 
 def to_step(fraction: float, total_steps: int) -> int:
     """A fraction of training as a step index."""
@@ -25,6 +27,13 @@ def last_update_step(every: int, start: int, end: int) -> int | None:
         return None
     last = start + ((end - 1 - start) // every) * every
     return last if last > start else None
+
+
+def auto_every(default_steps: int, window: int) -> int:
+    """dT when none is given: the default (RigL's 100 steps, or one epoch), shortened in a
+    short run to a quarter of the update/pruning window, so that at least MIN_UPDATES
+    updates happen and gradual pruning ends inside the run whatever the run's length."""
+    return max(1, min(default_steps, window // MIN_UPDATES))
 
 
 def drop_fraction(step: int, alpha: float, end: int, kind: str) -> float:
@@ -64,12 +73,16 @@ class Schedule:
     @classmethod
     def build(cls, every: int, unit: str, steps_per_epoch: int, total_steps: int,
               update_window: tuple[float, float], prune_window: tuple[float, float]) -> "Schedule":
-        every_steps = every * steps_per_epoch if unit == "epochs" else every
         p0, p1 = (to_step(f, total_steps) for f in prune_window)
+        u0, u1 = (to_step(f, total_steps) for f in update_window)
+        if every == 0:
+            every_steps = auto_every(steps_per_epoch if unit == "epochs" else DEFAULT_UPDATE_EVERY,
+                                     max(u1 - u0, p1 - p0))
+        else:
+            every_steps = every * steps_per_epoch if unit == "epochs" else every
         # The cubic schedule must reach its final density at an update step: t1 = t0 + n*dT
         # with n >= 1 (a window shorter than dT prunes once, straight to the target).
         p1 = p0 + max(1, (p1 - p0) // every_steps) * every_steps
-        u0, u1 = (to_step(f, total_steps) for f in update_window)
         return cls(every_steps, u0, u1, p0, p1, total_steps)
 
     def is_update(self, step: int) -> bool:

@@ -60,6 +60,14 @@ class EpochStats:
     dense_train_flops: float = 0.0
 
 
+@dataclass(frozen=True)
+class TopologyUpdate:
+    """The last mask change made in ``before_step`` (for experiment tracking)."""
+
+    step: int  # the ``before_step`` argument: the update precedes optimizer step step + 1
+    changed: int  # weights whose mask flipped in it (dropped + grown)
+
+
 class Sparsifier:
     """Base class; on its own it keeps every weight dense and never changes anything."""
 
@@ -97,12 +105,23 @@ class Sparsifier:
         self.epoch_stats = EpochStats()
         self.initialize()
         self.epoch_stats = EpochStats()  # the initial masks are not "changes"
+        self.last_update: TopologyUpdate | None = None
         self._refresh()
         self._hook = optimizer.register_step_post_hook(self._remask_after_optimizer_step)
+        # Ranks that drew different masks (a per-rank seed, weights that differ at build
+        # time) are caught here, before the first step, not only at the first update.
+        assert_masks_identical(self)
 
     @property
     def sparsity(self) -> float:
         return self.cfg.sparsity if self.uses_sparsity else 0.0
+
+    @classmethod
+    def training_epochs(cls, cfg: SparseConfig, epochs: int) -> tuple[int, int]:
+        """(epochs the run trains in all, epochs per learning-rate schedule) for a run asked
+        to train `epochs`: one schedule over the run, except methods that repeat training
+        (LTH's iterative magnitude pruning restarts it every round)."""
+        return epochs, epochs
 
     # ----- what methods override -------------------------------------------------------
     def check(self) -> None:
@@ -123,6 +142,10 @@ class Sparsifier:
     def epoch_end(self, epoch: int) -> None:
         """Per-epoch mask changes (LTH rounds)."""
 
+    def drop_fraction_at(self, step: int) -> float | None:
+        """The fraction of active weights an update at ``step`` swaps (None: the method swaps none)."""
+        return None
+
     def extra_state(self) -> dict[str, Any]:
         return {}
 
@@ -133,9 +156,11 @@ class Sparsifier:
     def before_step(self, step: int) -> None:
         """After backward (and unscale/clipping), before optimizer.step()."""
         self.step = step
+        changed = self.epoch_stats.changed
         updated = self.update(step)
         if updated:
             self.epoch_stats.updates += 1
+            self.last_update = TopologyUpdate(step, self.epoch_stats.changed - changed)
             if self.cfg.broadcast_masks:
                 broadcast_masks(self)
                 self._apply_masks()
@@ -153,10 +178,16 @@ class Sparsifier:
         self.step = step
 
     def on_epoch_end(self, epoch: int) -> dict[str, float]:
-        """Metrics for metrics.csv; `epoch` is the 0-based index of the epoch just finished."""
+        """Metrics for metrics.csv of the model the epoch trained, then the method's
+        epoch-end mask changes (an LTH round's prune and rewind), so the loop evaluates
+        before calling this; `epoch` is the 0-based index of the epoch just finished."""
+        metrics = self._epoch_metrics()
         self.epoch_end(epoch)
         self._refresh()
         assert_masks_identical(self)
+        return metrics
+
+    def _epoch_metrics(self) -> dict[str, float]:
         stats, self.epoch_stats = self.epoch_stats, EpochStats()
         total = self.density_totals()
         metrics = {"density": total["density"], "mask_changed": float(stats.changed),

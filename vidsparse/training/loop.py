@@ -12,7 +12,7 @@ A checkpoint records the position inside the epoch (batches done, running sums),
 killed at any point continues from its last checkpoint to the same final numbers.
 
 Seeds, optimizer, LR schedule and the epoch's loader come from ``training.setup``; metrics.csv
-is ``training.metrics_log``.
+is ``training.metrics_log``; what goes to TensorBoard / W&B / MLflow (``--log``) is ``training.track``.
 """
 
 from __future__ import annotations
@@ -43,12 +43,14 @@ from vidsparse.errors import UserError, did_you_mean
 from vidsparse.evaluation.accuracy import evaluate
 from vidsparse.models import get_model_entry, load_pretrained, model_from_config
 from vidsparse.run_dir import RunDir
-from vidsparse.sparse import SparseContext, Sparsifier, build_sparsifier, list_methods
+from vidsparse.sparse import SparseContext, Sparsifier, build_sparsifier, list_methods, training_epochs
 from vidsparse.sparse.config import validate
 from vidsparse.sparse.density import DISTRIBUTIONS
+from vidsparse.tracking import parse_backends
 from vidsparse.training.metrics_log import MetricsLog
 from vidsparse.training.setup import (OPTIMIZERS, make_optimizer, make_scheduler, per_rank_items, seed_everything,
                                       steps_per_epoch, train_loader, use_deterministic_kernels)
+from vidsparse.training.track import TrainTracking
 
 # -------------------------------------------------------------------------------------------
 # the run
@@ -72,6 +74,7 @@ def check_names(cfg: RunConfig) -> None:
     if cfg.optim.name not in OPTIMIZERS:
         raise did_you_mean(cfg.optim.name, list(OPTIMIZERS), "optimizer")
     check_values(cfg)
+    parse_backends(cfg.train.log)
 
 
 def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = print,
@@ -89,7 +92,10 @@ def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = pri
     with process_group(device) as (world, device):
         job = build_job(cfg, resume, log if world.is_main else _quiet, prepare, world, device)
         start_epoch, progress = job.restore() if resume else job.start()
-        job.run(start_epoch, progress)
+        try:
+            job.run(start_epoch, progress)
+        finally:
+            job.tracking.close()
         return job.result()
 
 
@@ -124,7 +130,9 @@ class TrainingJob:
     scaler: torch.amp.GradScaler
     criterion: nn.Module
     sparsifier: Sparsifier
+    epochs: int  # epochs in all: --epochs, times the rounds of LTH/IMP (sparse.training_epochs)
     metrics: MetricsLog = field(default_factory=lambda: MetricsLog(None))
+    tracking: TrainTracking = field(default_factory=lambda: TrainTracking(None))
     step: int = 0
     best_top1: float = -1.0
 
@@ -146,7 +154,7 @@ class TrainingJob:
             save_config(self.cfg, self.files.config)
             atomic_write_json(self.files.sparsity, self.sparsifier.report())
         self.log(self.sparsifier.format_report())
-        return self._begin(0, EpochProgress())
+        return self._begin(0, EpochProgress(), resumed=False)
 
     def restore(self) -> tuple[int, EpochProgress]:
         """Continue from last.pt (or last.prev.pt), mid-epoch if it was saved there."""
@@ -165,15 +173,17 @@ class TrainingJob:
         epoch, self.step, self.best_top1 = state["epoch"], state["step"], state["best_top1"]
         where = f"in epoch {epoch + 1} after {progress.batches} batches" if progress.batches else f"at epoch {epoch}"
         self.log(f"resumed {self.run_dir} {where} (step {self.step})")
-        return self._begin(epoch, progress)
+        return self._begin(epoch, progress, resumed=True)
 
-    def _begin(self, epoch: int, progress: EpochProgress) -> tuple[int, EpochProgress]:
+    def _begin(self, epoch: int, progress: EpochProgress, resumed: bool) -> tuple[int, EpochProgress]:
         if self.world.is_main:
             self.metrics = MetricsLog.load(self.files.metrics, epoch)
+            self.tracking = TrainTracking.open(self.cfg, self.run_dir, self.step if resumed else None,
+                                               self.world.size, self.sparsifier)
         cfg, bundle = self.cfg, self.bundle
         processes = f", {self.world.size} processes x batch {cfg.train.batch_size}" if self.world.is_distributed else ""
         self.log(f"training {cfg.model.name} ({cfg.sparse.method}) on {cfg.data.dataset}: {len(bundle.train)} "
-                 f"train / {len(bundle.test)} test samples, {len(bundle.classes)} classes, {cfg.train.epochs} "
+                 f"train / {len(bundle.test)} test samples, {len(bundle.classes)} classes, {self.epochs} "
                  f"epochs on {self.device}{processes}")
         return epoch, progress
 
@@ -181,7 +191,7 @@ class TrainingJob:
     def run(self, start_epoch: int, progress: EpochProgress) -> None:
         """Train the remaining epochs; SIGINT/SIGTERM end it at the next step boundary."""
         with StopSignals() as stop:
-            for epoch in range(start_epoch, self.cfg.train.epochs):
+            for epoch in range(start_epoch, self.epochs):
                 started = time.time()
                 self.train_epoch(epoch, progress, stop)
                 self.end_epoch(epoch, progress, started)
@@ -192,7 +202,7 @@ class TrainingJob:
         every = cfg.train.checkpoint_every_steps
         self.model.train()
         loader = train_loader(self.bundle, cfg, epoch, device, world, skip_batches=progress.batches)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False,
                    disable=None if world.is_main else True,
                    initial=progress.batches, total=progress.batches + len(loader))
         for clips, labels, _, bad in bar:
@@ -221,26 +231,30 @@ class TrainingJob:
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
-        if self.cfg.optim.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
         sparsifier.before_step(self.step)  # checks masks identical across ranks after an update
+        if self.cfg.optim.grad_clip > 0:  # after masking: the norm of the gradients that update weights
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         sparsifier.after_step(self.step)
+        lr = optimizer.param_groups[0]["lr"]  # the rate this step used
         self.scheduler.step()
         self.step += 1
-        progress.loss_sum += float(loss.detach()) * labels.numel()
+        loss_value = float(loss.detach())
+        progress.loss_sum += loss_value * labels.numel()
         progress.correct += int((logits.argmax(-1) == labels).sum())
         progress.seen += labels.numel()
+        self.tracking.after_step(self.step, loss_value, labels.numel(), lr, sparsifier)
 
     def end_epoch(self, epoch: int, progress: EpochProgress, started: float) -> None:
         """Metrics, evaluation, best.pt and last.pt of a finished epoch."""
         cfg, world = self.cfg, self.world
         row = epoch_row(epoch, progress, world, self.device)
         row["lr"] = self.optimizer.param_groups[0]["lr"]
-        row.update(self.sparsifier.on_epoch_end(epoch))
         improved = False
-        if (epoch + 1) % cfg.train.eval_every == 0 or epoch + 1 == cfg.train.epochs:
+        # The model this epoch trained is evaluated (and saved as best.pt) before the
+        # sparsifier's epoch end, which may prune and rewind it (an LTH round's end).
+        if (epoch + 1) % cfg.train.eval_every == 0 or epoch + 1 == self.epochs:
             broadcast_buffers(self.model, world)
             acc = evaluate(self.model, self.bundle.test, self.bundle.classes, self.device,
                            cfg.train.eval_batch_size, cfg.data.workers, progress=world.is_main, desc="test")
@@ -249,12 +263,17 @@ class TrainingJob:
             # best.pt only from the final topology (GMP/GraNet/LTH/MEST pass through denser stages)
             improved = acc.top1 > self.best_top1 and self.sparsifier.at_target_density
             self.best_top1 = acc.top1 if improved else self.best_top1
+        if improved:  # every rank agrees (same accuracy), so the collective inside is safe
+            best = self.checkpoint(epoch + 1, EpochProgress())
+            if world.is_main:
+                save_checkpoint(self.files.best, best)
+        row.update(self.sparsifier.on_epoch_end(epoch))
         state = self.checkpoint(epoch + 1, EpochProgress())
         row["time_s"] = time.time() - started
         if world.is_main:
-            if improved:
-                save_checkpoint(self.files.best, state)
             self.metrics.append(row)  # before last.pt: a run is complete once last.pt says so
+            self.tracking.epoch(self.step, row)
+            self.tracking.commit(self.step)
             save_checkpoint(self.last_path, state, keep_previous=True)
         self.log(_epoch_line(row))
 
@@ -275,6 +294,7 @@ class TrainingJob:
     def save_last(self, epoch: int, progress: EpochProgress) -> None:
         state = self.checkpoint(epoch, progress)
         if self.world.is_main:
+            self.tracking.commit(self.step)
             save_checkpoint(self.last_path, state, keep_previous=True)
 
     def interrupt(self, signum: int, epoch: int, progress: EpochProgress) -> NoReturn:
@@ -318,8 +338,9 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
         load_pretrained(model, cfg.model.pretrained, log=log)
     optimizer = make_optimizer(model, cfg.optim)
     per_epoch = steps_per_epoch(per_rank_items(len(bundle.train), world), cfg.train.batch_size)
-    total_steps = per_epoch * cfg.train.epochs
-    scheduler = make_scheduler(optimizer, cfg.optim, total_steps, per_epoch)
+    epochs, cycle_epochs = training_epochs(cfg.sparse, cfg.train.epochs)
+    total_steps = per_epoch * epochs
+    scheduler = make_scheduler(optimizer, cfg.optim, total_steps, per_epoch, per_epoch * cycle_epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp and device.type == "cuda")
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
 
@@ -333,9 +354,12 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
     if example is None:
         raise UserError("no decodable training video: check the dataset with 'vidsparse data check'")
     cfg.sparse.seed = cfg.sparse.seed or cfg.train.seed
+    # DDP first: its constructor copies rank 0's weights to every rank, so the masks are
+    # drawn from the same weights everywhere (the sparsifier checks they came out identical).
+    net = data_parallel(model, world, device)
     sparsifier = build_sparsifier(
         cfg.sparse, model, optimizer,
-        SparseContext(total_steps=total_steps, steps_per_epoch=per_epoch, epochs=cfg.train.epochs,
+        SparseContext(total_steps=total_steps, steps_per_epoch=per_epoch, epochs=epochs,
                       example_input=example[0][:1], loss_fn=criterion, batches=batches,
                       run_dir=run_dir, log=log),
     )
@@ -343,8 +367,8 @@ def build_job(cfg: RunConfig, resume: bool, log: Callable[[str], None],
         # Weights and masks are drawn above, alike on every rank; from here on each rank draws
         # its own dropout / drop-path masks, as one process would for its larger batch.
         seed_everything(cfg.train.seed * 1_000 + world.rank)
-    return TrainingJob(cfg, world, device, log, bundle, model, data_parallel(model, world, device), optimizer,
-                       scheduler, scaler, criterion, sparsifier)
+    return TrainingJob(cfg, world, device, log, bundle, model, net, optimizer,
+                       scheduler, scaler, criterion, sparsifier, epochs)
 
 
 def run_dir_problem(run_dir: Path, resume: bool) -> str | None:

@@ -71,14 +71,21 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str, min
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def make_scheduler(optimizer, optim_cfg, total_steps: int, steps_per_epoch: int):
+def make_scheduler(optimizer, optim_cfg, total_steps: int, steps_per_epoch: int,
+                   cycle_steps: int | None = None):
+    """Warm-up + decay over `cycle_steps` (default: the whole run), restarted every
+    `cycle_steps` inside the run (LTH's rounds each train the full schedule)."""
     if optim_cfg.schedule not in ("cosine", "constant"):
         raise did_you_mean(optim_cfg.schedule, ["cosine", "constant"], "lr schedule")
     warmup = int(round(optim_cfg.warmup_epochs * steps_per_epoch))
     min_ratio = optim_cfg.min_lr / optim_cfg.lr if optim_cfg.lr else 0.0
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, total_steps, warmup, optim_cfg.schedule, min_ratio)
-    )
+    cycle = cycle_steps or total_steps
+
+    def factor(step: int) -> float:
+        position = step % cycle if step < total_steps else cycle  # past the end: stay at its end
+        return lr_factor(position, cycle, warmup, optim_cfg.schedule, min_ratio)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 # -------------------------------------------------------------------------------------------

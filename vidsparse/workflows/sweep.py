@@ -26,6 +26,7 @@ from vidsparse.errors import UserError
 from vidsparse.evaluation.run import EvalRequest, run_eval
 from vidsparse.reporting.report import build_report
 from vidsparse.run_dir import RunDir
+from vidsparse.sparse import training_epochs
 from vidsparse.training.loop import train
 
 SECTIONS = ("base", "set", "grid", "eval", "report")
@@ -214,7 +215,7 @@ def _train_and_evaluate(spec: SweepSpec, runs: list[SweepRun], outcome: SweepOut
     for i, run in enumerate(runs, 1):
         run_dir = run.run_dir
         epochs = trained_epochs(run_dir)
-        if epochs >= run.cfg.train.epochs:
+        if epochs >= training_epochs(run.cfg.sparse, run.cfg.train.epochs)[0]:  # LTH/IMP: rounds x epochs
             outcome.skipped.append(run_dir)
             log(f"[{i}/{len(runs)}] {run_dir}: trained")
         else:

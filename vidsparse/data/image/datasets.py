@@ -2,19 +2,20 @@
 
 A split is an ``ImageSplit``: ``ImageArrays`` (the whole split in memory, as CIFAR pickles and
 the digits come, and as -C ``.npy`` stacks are read) or ``FileImages`` (one file per image, read
-on demand); the readers that make them are in ``vidsparse.data.image.readers``. ``ImageDataset``
-turns either into ``(tensor [C, H, W], label, index)`` samples, with augmentation drawn from a
-generator seeded by (epoch seed, index) exactly like the video datasets, so a run is
-reproducible with any number of workers. Files of any mode become 8-bit RGB
+on demand: a split of files is never loaded whole, whatever its size); the readers that make
+them are in ``vidsparse.data.image.readers``. ``ImageDataset`` turns either into
+``(tensor [C, H, W], label, index)`` samples, with augmentation drawn from a generator seeded by
+(epoch seed, index) exactly like the video datasets, so a run is reproducible with any number of
+workers. Files of any mode become 8-bit RGB
 (``vidsparse.data.image.io``); an unreadable or rejected image gives None, which
-``collate_skipping`` drops and counts. Test images go through ``ImageTransform`` (``fit``: short
-side to the model's size, centre crop), at training and at evaluation alike.
+``collate_skipping`` drops and counts. Test images go through the dataset's preparation
+(``ResizeCrop`` for ImageNet: 256, centre 224) and ``ImageTransform`` (``fit``: short side to the
+model's size, centre crop), at training and at evaluation alike.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,11 +23,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch.utils.data import Dataset
 
 from vidsparse.data.image.io import read_rgb
 from vidsparse.data.video.dataset import sample_generator
-from vidsparse.errors import UserError, first_line
+from vidsparse.errors import UserError
 
 # ----------------------------------------------------------------------------------------------
 # splits
@@ -49,15 +51,17 @@ class ImageArrays:
         return int(self.labels[index])
 
     def read(self, index: int) -> torch.Tensor:
-        return torch.from_numpy(np.array(self.images[index])).permute(2, 0, 1)
+        return torch.from_numpy(np.array(self.images[index])).permute(2, 0, 1)  # a copy: memmaps are read-only
 
-    def to_arrays(self) -> ImageArrays:
-        return self
+    def sample_id(self, index: int) -> str:
+        """The id that seeds this image's corruptions: ``ids[index]``, else its index as text."""
+        return self.ids[index] if self.ids else str(index)
 
 
 @dataclass
 class FileImages:
-    """A split as ``(path, label)`` files; ``missing`` counts files named by an index but absent."""
+    """A split as ``(path, label)`` files, read one at a time (never held in memory as a whole);
+    ``missing`` counts files named by an index but absent."""
 
     items: list[tuple[Path, int]]
     classes: list[str]
@@ -73,38 +77,16 @@ class FileImages:
     def read(self, index: int) -> torch.Tensor:
         return read_rgb(self.items[index][0])
 
-    def to_arrays(self) -> ImageArrays:
-        """All readable images stacked in memory (they must share one size, as Tiny-ImageNet's do)."""
-        images, labels, ids, unreadable = [], [], [], []
-        for k, (path, label) in enumerate(self.items):
-            try:
-                images.append(self.read(k).permute(1, 2, 0).numpy())
-            except Exception as err:  # unreadable: left out of the test set, like a skipped sample
-                unreadable.append(f"{path.name} ({first_line(err)})")
-                continue
-            labels.append(label)
-            ids.append(f"{self.classes[label]}/{path.name}")
-        if unreadable:
-            print(f"warning: {len(unreadable)} test images cannot be read and are left out: "
-                  f"{', '.join(unreadable[:3])}{', ...' if len(unreadable) > 3 else ''}", file=sys.stderr)
-        if not images:
-            raise UserError("no readable test image; run 'vidsparse data check --data-root ROOT' to see why")
-        shapes = {im.shape for im in images}
-        if len(shapes) != 1:
-            raise UserError(f"test images have {len(shapes)} different sizes; resize them to one size first")
-        return ImageArrays(np.stack(images), np.asarray(labels, dtype=np.int64), self.classes, ids)
+    def sample_id(self, index: int) -> str:
+        """``ids[index]``, else ``<class>/<file name>``: the id ``vidsparse corrupt`` seeds the
+        image with in a ``<corruption>/<severity>/<class>/<file>`` copy."""
+        if self.ids:
+            return self.ids[index]
+        path, label = self.items[index]
+        return f"{self.classes[label]}/{path.name}"
 
 
 ImageSplit = ImageArrays | FileImages
-
-
-def test_arrays(read: Callable[[object], tuple[ImageSplit, ImageSplit]]) -> Callable[[object], ImageArrays]:
-    """The clean test split of a reader, in memory (``DatasetSpec.test_arrays``; cfg = DataConfig)."""
-
-    def load(data_cfg) -> ImageArrays:
-        return read(data_cfg)[1].to_arrays()
-
-    return load
 
 
 # ----------------------------------------------------------------------------------------------
@@ -121,6 +103,40 @@ def fit(image: torch.Tensor, size: int) -> torch.Tensor:
         h, w = image.shape[-2:]
     top, left = (h - size) // 2, (w - size) // 2
     return image[:, top : top + size, left : left + size]
+
+
+@dataclass(frozen=True)
+class ResizeCrop:
+    """uint8 [3, H, W] -> uint8 [3, crop, crop]: short side to ``resize`` with Pillow's bilinear
+    filter, then the centre ``crop``, with torchvision's ``Resize(resize)`` + ``CenterCrop(crop)``
+    arithmetic (long side truncated, crop offset rounded half to even).
+
+    It is ImageNet's standard test preprocessing and the first step of the ImageNet-C generation
+    protocol (256 -> 224, then corrupt, then save as JPEG), so clean images, on-the-fly corrupted
+    images and ``vidsparse corrupt``'s files all start from the same 224 x 224 pixels.
+    """
+
+    resize: int
+    crop: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.crop <= self.resize:
+            raise UserError(f"a centre crop of {self.crop} px needs a resize of at least that much, got {self.resize}")
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        picture = Image.fromarray(image.permute(1, 2, 0).numpy())
+        w, h = picture.size
+        short, long = (w, h) if w <= h else (h, w)
+        new_long = int(self.resize * long / short)
+        size = (self.resize, new_long) if w <= h else (new_long, self.resize)
+        if size != (w, h):
+            picture = picture.resize(size, Image.BILINEAR)
+        top, left = int(round((size[1] - self.crop) / 2.0)), int(round((size[0] - self.crop) / 2.0))
+        picture = picture.crop((left, top, left + self.crop, top + self.crop))
+        return torch.from_numpy(np.asarray(picture).copy()).permute(2, 0, 1)
+
+
+Prepare = Callable[[torch.Tensor], torch.Tensor]  # a dataset's test preprocessing of uint8 images
 
 
 @dataclass(frozen=True)
@@ -230,11 +246,15 @@ AUGMENTATIONS: dict[str, Augment] = {
 
 
 class ImageDataset(Dataset):
-    """(image [3, size, size], label, index); test images use the evaluator's own transform."""
+    """(image [3, size, size], label, index), one image read per item (a split of files is never
+    loaded whole). Test images go through the dataset's ``prepare`` (ImageNet: ``ResizeCrop(256,
+    224)``) and then the evaluator's own transform, so ``vidsparse eval`` sees the same pixels."""
 
     def __init__(self, source: ImageSplit, size: int, mean, std, train: bool,
-                 crop: Augment | None = None, hflip: bool = False, seed: int = 0) -> None:
+                 crop: Augment | None = None, hflip: bool = False, seed: int = 0,
+                 prepare: Prepare | None = None) -> None:
         self.source = source
+        self.prepare = prepare
         self.size = size
         self.test_transform = ImageTransform(size, tuple(mean), tuple(std))
         self.train = train
@@ -265,5 +285,9 @@ class ImageDataset(Dataset):
             image = self.source.read(index)
         except Exception:  # truncated or not an image: skipped and counted by collate_skipping
             return None
-        x = self._augment(image, index) if self.train else self.test_transform(image)
+        if self.train:
+            return self._augment(image, index), self.source.label(index), index
+        if self.prepare is not None:
+            image = self.prepare(image)
+        x = self.test_transform(image)
         return x, self.source.label(index), index

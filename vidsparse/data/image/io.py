@@ -8,6 +8,7 @@ rejected with a one-line ``ImageDecodeError``; datasets skip and count such file
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +60,18 @@ def read_rgb(path: Path | str) -> torch.Tensor:
     """uint8 [3, H, W] RGB from any image file Pillow opens (see ``to_rgb8`` for the modes)."""
     array = np.asarray(open_rgb8(path))
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+# ImageNet-C and Tiny-ImageNet-C are published as JPEGs saved by Pillow at this quality; saving a
+# corrupted image the same way reproduces their files (``jpeg_roundtrip``, ``vidsparse corrupt``)
+PUBLISHED_JPEG_QUALITY = 85
+
+
+def jpeg_roundtrip(image: torch.Tensor, quality: int = PUBLISHED_JPEG_QUALITY) -> torch.Tensor:
+    """uint8 [3, H, W] saved as a Pillow JPEG at ``quality`` (default settings otherwise) and decoded
+    again: what a model reads from a published-style -C file of this image."""
+    buffer = io.BytesIO()
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return torch.from_numpy(np.asarray(decoded.convert("RGB")).copy()).permute(2, 0, 1)

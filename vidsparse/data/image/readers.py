@@ -249,18 +249,30 @@ def class_tree(folder: Path, recursive: bool = False) -> tuple[list[str], list[t
     return classes, items
 
 
+IMAGENET_LAYOUT = "expected train/<class>/*.JPEG and val/<class>/*.JPEG under --data-root"
+
+
+def _imagenet_part(root: Path, part: str) -> Path:
+    if not (root / part).is_dir():
+        raise UserError(f"imagenet: {root / part} not found; {IMAGENET_LAYOUT}")
+    return root / part
+
+
 def read_imagenet(cfg) -> tuple[FileImages, FileImages]:
     """``train/<class>/*`` and ``val/<class>/*`` (the usual ImageFolder layout)."""
     root = _root(cfg)
-    for part in ("train", "val"):
-        if not (root / part).is_dir():
-            raise UserError(f"imagenet: {root / part} not found; expected train/<class>/*.JPEG and "
-                            f"val/<class>/*.JPEG under --data-root")
-    train_classes, train_items = class_tree(root / "train")
-    val_classes, val_items = class_tree(root / "val")
-    if train_classes != val_classes:
+    train_classes, train_items = class_tree(_imagenet_part(root, "train"))
+    test = read_imagenet_val(cfg)
+    if train_classes != test.classes:
         raise UserError(f"imagenet: class folders differ between {root / 'train'} and {root / 'val'}")
-    return FileImages(train_items, train_classes), FileImages(val_items, val_classes)
+    return FileImages(train_items, train_classes), test
+
+
+def read_imagenet_val(cfg) -> FileImages:
+    """``val/<class>/*`` alone: what evaluation reads (1.28 M training paths are never listed for it).
+    Each image's id is ``<class>/<file name>``, as in a ``vidsparse corrupt`` copy."""
+    classes, items = class_tree(_imagenet_part(_root(cfg), "val"))
+    return FileImages(items, classes)
 
 
 DIGITS_SIZE = 32

@@ -9,7 +9,8 @@ so its input policies hold everywhere (docs/input-policies.md):
 * a file that cannot be used raises ``VideoDecodeError`` whose ``kind`` says why (a key of
   ``DECODE_PROBLEMS``); datasets skip and count such samples.
 
-``auto`` tries decord first (fastest where it is exact) and falls back to PyAV.
+``auto`` tries torchcodec first when it is installed and finds FFmpeg's libraries, then decord
+(fastest where it is exact), and falls back to PyAV.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from typing import Callable, Sequence, TypeVar
 import numpy as np
 import torch
 
-from vidsparse.data.video import decord_reader, pyav_reader
+from vidsparse.data.video import decord_reader, pyav_reader, torchcodec_reader
 from vidsparse.data.video.decoding import (
     DECODE_PROBLEMS, MAX_FRAME_PIXELS, Select, VideoDecodeError, VideoInfo, check_file, decoder_message, unopenable_kind,
 )
 from vidsparse.errors import UserError
 
 HAVE_DECORD = decord_reader.HAVE_DECORD
+HAVE_TORCHCODEC = torchcodec_reader.HAVE_TORCHCODEC
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,16 @@ class Backend:
     read: Callable[[Path, Select | None, int | None], tuple[np.ndarray, float]]
 
 
-BACKENDS: dict[str, Backend] = {"pyav": Backend("pyav", pyav_reader.probe, pyav_reader.read)}
-if HAVE_DECORD:
-    BACKENDS = {"decord": Backend("decord", decord_reader.probe, decord_reader.read), **BACKENDS}
-BACKEND_NAMES = ("decord", "pyav")
+# in the order ``auto`` tries them; a backend that cannot work here is left out
+BACKENDS: dict[str, Backend] = {
+    name: Backend(name, module.probe, module.read)
+    for name, module, usable in (("torchcodec", torchcodec_reader, HAVE_TORCHCODEC),
+                                 ("decord", decord_reader, HAVE_DECORD), ("pyav", pyav_reader, True))
+    if usable
+}
+BACKEND_NAMES = ("torchcodec", "decord", "pyav")
+INSTALL_HINTS = {"torchcodec": "pip install torchcodec, plus FFmpeg's libraries (apt-get install ffmpeg, or "
+                               "conda install ffmpeg)", "decord": "pip install decord (Linux x86_64)"}
 
 
 def default_backend() -> str:
@@ -56,7 +64,8 @@ def _backends(backend: str | None) -> list[Backend]:
     if backend not in BACKEND_NAMES:
         raise UserError(f"unknown video backend {backend!r}; valid: auto, {', '.join(BACKEND_NAMES)}")
     if backend not in BACKENDS:
-        raise UserError(f"video backend {backend!r} is not installed; use --set data.backend=pyav")
+        raise UserError(f"video backend {backend!r} is not usable here ({INSTALL_HINTS[backend]}); "
+                        "use --set data.backend=auto")
     return [BACKENDS[backend]]
 
 

@@ -59,13 +59,15 @@ class DynamicSparsifier(Sparsifier):
             # inf/NaN, so this update is skipped rather than growing on garbage.
             self.ctx.log(f"sparse: step {step}: non-finite gradients, topology update skipped")
             return False
-        alpha = drop_fraction(step, self.cfg.drop_fraction, self.schedule.update_end,
-                              self.cfg.drop_schedule)
+        alpha = self.drop_fraction_at(step)
         for t in self.sparse_tensors:
             count = self.count_after_update(t, step)
             if count < t.numel or t.active < t.numel:
                 self.drop_and_grow(t, alpha, count)
         return True
+
+    def drop_fraction_at(self, step: int) -> float:
+        return drop_fraction(step, self.cfg.drop_fraction, self.schedule.update_end, self.cfg.drop_schedule)
 
     def _gradients_finite(self) -> bool:
         """One sum per gradient (inf and NaN propagate), much cheaper than isfinite()."""
@@ -75,12 +77,16 @@ class DynamicSparsifier(Sparsifier):
     def drop_and_grow(self, t: SparseTensor, alpha: float, count: int) -> None:
         """Leave `count` active: swap floor(alpha * count) weights, and drop any surplus
         first (a shrinking layer, as in MEST's decaying extra density)."""
-        swap = math.floor(alpha * count)
+        swap = self.swap_count(t, alpha, count)
         n_drop = max(0, t.active - count + swap)
         kept = self.drop(t, t.active_mask, n_drop)
         n_kept = t.active - n_drop
         grown = grow_highest(kept, GROW_SCORES[self.grow](self, t), count - n_kept, n_kept)
         self.set_mask(t, grown, active=count)
+
+    def swap_count(self, t: SparseTensor, alpha: float, count: int) -> int:
+        """Weights dropped and regrown on top of any surplus: floor(alpha * count)."""
+        return math.floor(alpha * count)
 
     def drop(self, t: SparseTensor, mask: Tensor, n: int) -> Tensor:
         """Remove the n lowest drop scores among active weights."""
@@ -135,7 +141,7 @@ class MEST(DynamicSparsifier):
 
     def drop_score(self, t: SparseTensor) -> Tensor:
         score = t.param.detach().abs()
-        if self.cfg.mest_lambda > 0:
+        if self.cfg.mest_lambda > 0 and t.param.grad is not None and bool(t.param.grad.isfinite().all()):
             score = score + self.cfg.mest_lambda * _gradient(t)
         return score
 
@@ -145,13 +151,60 @@ class MEST(DynamicSparsifier):
     def count_after_update(self, t: SparseTensor, step: int) -> int:
         return self._with_extra(t, step)
 
+    @property
+    def _until(self) -> int:
+        return to_step(self.cfg.mest_extra_until, self.ctx.total_steps)
+
     def _with_extra(self, t: SparseTensor, step: int) -> int:
-        """EM&S: the target count plus an extra share that decays to zero by
+        """EM&S: the target count plus an extra share that shrinks to zero by
         mest_extra_until; the last update of the run always returns to the target."""
-        until = to_step(self.cfg.mest_extra_until, self.ctx.total_steps)
-        extra = 0.0 if step == self.schedule.last_update else decaying_extra(
-            step, self.cfg.mest_extra_density, until)
+        extra = 0.0 if step == self.schedule.last_update else MEST_EXTRA[self.cfg.mest_schedule](
+            step, self.cfg.mest_extra_density, self._until)
         return min(t.numel, round(t.target * (1.0 + extra)))
+
+    def swap_count(self, t: SparseTensor, alpha: float, count: int) -> int:
+        """`bounds` (the MEST code's EM&S): prune down to the target (its lower bound), then
+        grow up to `count` (its upper bound); the drop fraction does not apply, so once the
+        bounds meet (the last stage) the mask no longer changes, as in that code."""
+        if self.cfg.mest_schedule == "bounds":
+            return max(0, count - t.target)
+        return super().swap_count(t, alpha, count)
+
+    def update(self, step: int) -> bool:
+        """A scheduled update; or, when no scheduled update is left (none fell late enough,
+        or an AMP overflow skipped the last one) and the extra density is due to be gone (at
+        the latest on the run's last step), a drop-only trim to the target: the run never
+        ends above it. Runs whose last update happened are unchanged (it lands on the target)."""
+        if super().update(step):
+            return True
+        last = self.schedule.last_update
+        if ((last is not None and step <= last) or step < min(self._until, self.ctx.total_steps - 1)
+                or self.at_target_density):
+            return False
+        for t in self.sparse_tensors:
+            if t.active > t.target:
+                self.drop_and_grow(t, 0.0, t.target)
+        self.ctx.log(f"sparse: mest step {step}: surplus weights dropped, at target density")
+        return True
+
+
+def _bounds_extra(step: int, extra: float, until: int) -> float:
+    """The MEST code's soft memory bound steps down by epoch (its EM&S script: grow-to
+    sparsity 0.85-0.875-0.9, prune-to 0.9, stepping at epochs 90 and 120 of 160, i.e. extra
+    density 50%, 25%, 0% of the target): here MEST_BOUND_STAGES - 1 equal stages before
+    `until`, the extra share falling linearly from stage to stage, and zero from `until` on."""
+    if until <= 0 or step >= until:
+        return 0.0
+    stage = min(step * (MEST_BOUND_STAGES - 1) // until, MEST_BOUND_STAGES - 1)
+    return extra * (1.0 - stage / (MEST_BOUND_STAGES - 1))
+
+
+MEST_BOUND_STAGES = 3
+# mest_schedule -> extra density share at a step: linear decay, or the code's stepped bounds.
+MEST_EXTRA: dict[str, Callable[[int, float, int], float]] = {
+    "linear": decaying_extra,
+    "bounds": _bounds_extra,
+}
 
 
 @register_method

@@ -12,9 +12,11 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from vidsparse.core.checkpoint import load_checkpoint
 from vidsparse.errors import UserError
 from vidsparse.run_dir import RunDir
 from vidsparse.sparse.distributed import is_distributed
+from vidsparse.sparse.config import SparseConfig
 from vidsparse.sparse.masks import global_drop_lowest
 from vidsparse.sparse.schedules import cubic_density
 from vidsparse.sparse.sparsifier import Sparsifier, check_prune_schedule, register_method
@@ -84,8 +86,7 @@ def load_dense_weights(model: nn.Module, run_dir: Path) -> Path:
         raise UserError(f"no best.pt or last.pt in {run_dir}; --init-from must be the RUN_DIR "
                         f"of a finished dense run")
     device = next(model.parameters()).device
-    # Our own run checkpoint: it also holds optimizer and RNG state, which weights_only rejects.
-    checkpoint = torch.load(path, map_location=device, weights_only=False)
+    checkpoint = load_checkpoint(path, device)  # weights_only: a planted file cannot run code
     state = checkpoint.get("model") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise UserError(f"{path} has no 'model' weights; point --init-from at a vidsparse run")
@@ -125,21 +126,38 @@ class OMP(Sparsifier):
 @register_method
 class LTH(Sparsifier):
     name = "lth"
-    description = ("LTH: iterative magnitude pruning over `rounds`, rewinding survivors to "
-                   "init or rewind_epoch (Frankle & Carbin 2019)")
+    description = ("LTH: iterative magnitude pruning over `rounds`, each round training the "
+                   "full schedule from weights rewound to init or rewind_epoch "
+                   "(Frankle & Carbin 2019); costs `rounds` trainings")
     prunes = True
     default_prune_scope = "global"
+
+    @classmethod
+    def training_epochs(cls, cfg: SparseConfig, epochs: int) -> tuple[int, int]:
+        """imp (published IMP): every round trains `epochs` with the LR schedule restarted,
+        so the run trains rounds x epochs; split: `epochs` in all, one LR schedule."""
+        if cfg.lth_schedule == "imp":
+            return epochs * max(cfg.rounds, 1), epochs
+        return epochs, epochs
 
     def check(self) -> None:
         rounds, epochs = self.cfg.rounds, self.ctx.epochs
         if rounds < 2:
             raise UserError(f"sparse.rounds={rounds}: lth needs >= 2 rounds (the first trains "
                             f"dense, the last at the target sparsity)")
-        if epochs < rounds:
-            raise UserError(f"lth with {rounds} rounds needs at least {rounds} epochs, got "
-                            f"{epochs}; raise --epochs or lower --rounds")
+        if self.cfg.lth_schedule == "imp":
+            if epochs < rounds or epochs % rounds:
+                raise UserError(f"lth (imp) trains each of its {rounds} rounds for the full "
+                                f"schedule, so the run needs a multiple of {rounds} epochs "
+                                f"(sparse.training_epochs), got {epochs}")
+            per_round = epochs // rounds  # the loop trains rounds x --epochs (training_epochs)
+            self.round_ends = [r * per_round for r in range(1, rounds)]
+        else:
+            if epochs < rounds:
+                raise UserError(f"lth with {rounds} rounds needs at least {rounds} epochs, got "
+                                f"{epochs}; raise --epochs or lower --rounds")
+            self.round_ends = [round(r * epochs / rounds) for r in range(1, rounds)]
         # Epochs completed when each round ends; the last round just trains to the end.
-        self.round_ends = [round(r * epochs / rounds) for r in range(1, rounds)]
         if self.cfg.rewind_epoch >= self.round_ends[0]:
             raise UserError(f"sparse.rewind_epoch={self.cfg.rewind_epoch} must be before the end "
                             f"of the first round (epoch {self.round_ends[0]})")
@@ -157,10 +175,12 @@ class LTH(Sparsifier):
         fraction = round_index / (self.cfg.rounds - 1)
         self.prune_to(lambda d0, d1: d0 * (d1 / d0) ** fraction)
         self._rewind()
+        lr = ("LR schedule restarted" if self.cfg.lth_schedule == "imp"
+              else "the LR schedule continues")
         self.ctx.log(f"sparse: lth round {round_index}/{self.cfg.rounds} done: density "
                      f"{self.density_totals()['density']:.4f}, weights rewound to "
                      f"{'init' if self.cfg.rewind_epoch == 0 else f'epoch {self.cfg.rewind_epoch}'}"
-                     f", optimizer state reset (the LR schedule continues)")
+                     f", optimizer state reset, {lr}")
 
     def _snapshot(self) -> dict[str, Tensor]:
         return {name: p.detach().clone() for name, p in self.model.named_parameters()}
