@@ -122,7 +122,8 @@ def main() -> int:
     parser.add_argument("--model", default="r3d_small")
     parser.add_argument("--severities", default="1-5")
     parser.add_argument("--workers", type=int, default=0, help="worker processes for both modes")
-    parser.add_argument("--crf", type=int, default=0, help="generated set coding (0 = corrupt's lossless default)")
+    parser.add_argument("--crf", type=int, default=0,
+                        help="generated set coding: x264 CRF (0 = lossless, as corrupt --lossless; its default is 17)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--corrupt-on-only", action="store_true",
                         help="time on-the-fly --corrupt-on workers vs device instead of on the fly vs generated")

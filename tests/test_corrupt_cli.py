@@ -20,7 +20,7 @@ from vidsparse.data.video.writer import write_video
 CLASSES = ("Juggle", "Surf")
 VIDEOS = ("Juggle/v_Juggle_g01_c01.avi", "Juggle/v_Juggle_g02_c01.avi", "Surf/v_Surf_g01_c01.webm")
 BROKEN = "Surf/v_Surf_g02_c01.avi"
-RUN = ["--corruptions", "gaussian_noise,jumble", "--severities", "1,5", "--workers", "0"]
+RUN = ["--corruptions", "gaussian_noise,jumble", "--severities", "1,5", "--workers", "0", "--lossless"]
 
 
 def tiny_video(seed: int, frames: int = 10, height: int = 24, width: int = 32) -> torch.Tensor:
@@ -130,7 +130,7 @@ def test_rerun_skips_verified_outputs_and_redoes_missing_ones(ucf_tree, corrupte
 def test_worker_processes_write_identical_outputs(ucf_tree, corrupted, tmp_path):
     out, _, _ = corrupted
     args = ["corrupt", "--dataset", "ucf101", "--data-root", str(ucf_tree), "--out", str(tmp_path),
-            "--corruptions", "jumble", "--severities", "5", "--workers", "2"]
+            "--corruptions", "jumble", "--severities", "5", "--workers", "2", "--lossless"]
     assert main(args) == 0
     parallel, serial = manifest_rows(tmp_path), manifest_rows(out)
     assert len(parallel) == 3
@@ -227,3 +227,19 @@ def test_bad_arguments_exit_2_with_one_line(ucf_tree, tmp_path, capsys, extra, f
 def test_missing_data_root_is_a_user_error(tmp_path, capsys):
     assert main(["corrupt", "--dataset", "hmdb51", "--out", str(tmp_path)]) == 2
     assert "--data-root" in capsys.readouterr().err
+
+
+def test_shards_merge_their_failures_in_the_job_order(ucf_tree, tmp_path, capsys):
+    """An undecodable video fails in its shard; --merge accepts it as failed, not missing."""
+    base = ["corrupt", "--dataset", "ucf101", "--data-root", str(ucf_tree), "--out", str(tmp_path),
+            "--corruptions", "jumble", "--severities", "1,5", "--workers", "0"]
+    for i in range(2):
+        assert main([*base, "--shard", f"{i}/2"]) == 0
+    assert (tmp_path / "failures.shard-1-of-2.jsonl").is_file()  # the broken video is the 4th: shard 1
+    capsys.readouterr()
+    assert main([*base, "--merge"]) == 0
+    assert "0 outputs written, 6 already done, 2 failed" in capsys.readouterr().out
+    failures = [json.loads(line) for line in (tmp_path / "failures.jsonl").read_text().splitlines()]
+    assert [f["output"] for f in failures] == [f"jumble/1/{BROKEN}", f"jumble/5/{BROKEN}"]
+    assert [r for r in manifest_rows(tmp_path)] == [f"jumble/{s}/{v}" for v in VIDEOS for s in (1, 5)]
+    assert not list(tmp_path.glob("*.shard-*"))

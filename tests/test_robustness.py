@@ -123,20 +123,14 @@ def test_each_video_decoded_once_and_interrupted_eval_resumes(trained_run: Path,
 def test_on_the_fly_equals_the_vidsparse_corrupt_set(trained_run: Path, tmp_path: Path, monkeypatch):
     """Same seeds, same variants: the generated set and on-the-fly evaluation agree exactly.
 
-    'vidsparse corrupt' codes its outputs as H.264 qp 0 in 4:4:4 YUV by default, which is
-    lossless in YUV but rounds the RGB <-> YUV conversion (decoded frames differ from the
-    in-memory ones by up to 2/255). Exact equality needs RGB-lossless storage, so the set is
-    written here with libx264rgb (qp 0) through the same command.
+    Exact equality needs RGB-lossless storage (--lossless: libx264rgb qp 0); the default
+    coding (CRF 17, 4:2:0) is read by the same evaluator, with its small coding error.
     """
-    import vidsparse.generation.video as corrupt_job
-
-    monkeypatch.setattr(corrupt_job, "video_encoding",
-                        lambda suffix, crf: ("libx264rgb", {"qp": "0", "preset": "veryfast"}, "rgb24"))
     root = data_build.dataset_root(load_run_config(trained_run).data)
     gen = tmp_path / "generated"
     names = "jumble,rotate,mpeg4"
     assert main(["corrupt", "--dataset", "synthetic", "--data-root", str(root), "--out", str(gen),
-                 "--corruptions", names, "--severities", "2", "--seed", "5"]) == 0
+                 "--corruptions", names, "--severities", "2", "--seed", "5", "--lossless"]) == 0
     runs = {"fly": tmp_path / "fly", "gen": tmp_path / "gen-run"}
     for run in runs.values():
         shutil.copytree(trained_run, run)
@@ -171,6 +165,17 @@ def test_on_the_fly_equals_the_vidsparse_corrupt_set(trained_run: Path, tmp_path
     missing = video_eval.evaluate_generated(model, cfg, spec.mean, spec.std, gen, [Cell("freeze", 1)],
                                             state["classes"], (2, 2), torch.device("cpu"), progress=False)
     assert missing[0].accuracy is None and "does not exist" in missing[0].reason
+
+    # the default coding (CRF 17, 4:2:0) is read by the same evaluator, on every video
+    crf_set, crf_run = tmp_path / "generated-crf17", tmp_path / "crf-run"
+    assert main(["corrupt", "--dataset", "synthetic", "--data-root", str(root), "--out", str(crf_set),
+                 "--corruptions", "jumble", "--severities", "2", "--seed", "5"]) == 0
+    assert json.loads((crf_set / "manifest.jsonl").read_text().splitlines()[0])["coding"] == {
+        "codec": "libx264", "pix_fmt": "yuv444p", "crf": 17}
+    shutil.copytree(trained_run, crf_run)
+    assert _eval(crf_run, "--corruptions", "jumble", "--severities", "2", "--corrupted-root", str(crf_set)) == 0
+    crf = json.loads((crf_run / "eval.json").read_text())["corruptions"]["jumble"]["2"]
+    assert crf["n"] == fly["corruptions"]["jumble"]["2"]["n"] and crf["skipped"] == 0
 
 
 # ----------------------------------------------------------------------------------------------

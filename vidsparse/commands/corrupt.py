@@ -3,6 +3,13 @@
     vidsparse corrupt --dataset ucf101 --data-root /data/UCF101 --out /data/UCF101-P --corruptions all
     vidsparse corrupt --preview video.avi --out grid.png [--preset mini-kinetics-c]
 
+Before the work starts it prints the plan and an estimate of the set's size and the time left,
+measured on the first video; --dry-run prints just those and writes nothing. Video outputs are
+coded at x264 CRF 17 (visually lossless, a fraction of the bytes); --lossless stores them
+exactly. On a cluster, N array tasks each run the job with --shard I/N (I = 0..N-1) into one
+--out, and then one run with the same arguments and --merge verifies and joins their manifests
+(scripts/slurm_corrupt_array.sh).
+
 An interrupted job (Ctrl-C, SIGTERM, even SIGKILL) resumes when run again with the same
 arguments: finished outputs are verified and kept, and the result equals an uninterrupted run.
 """
@@ -15,6 +22,16 @@ from pathlib import Path
 
 from corruptions.selection import CORRUPTIONS_HELP, SEVERITIES_HELP
 from vidsparse.errors import UserError
+from vidsparse.generation.config import DEFAULT_CRF
+
+
+def output_crf(crf: int | None, lossless: bool) -> int | None:
+    """The CRF of video outputs, None = lossless (``--crf 0`` is the old spelling of --lossless)."""
+    if lossless and crf not in (None, 0):
+        raise UserError("--lossless and --crf N exclude each other")
+    if crf is not None and not 0 <= crf <= 51:
+        raise UserError(f"--crf must be 0-51 (x264's range), got {crf}")
+    return None if lossless or crf == 0 else (DEFAULT_CRF if crf is None else crf)
 
 
 def register(subparsers) -> None:
@@ -36,8 +53,14 @@ def register(subparsers) -> None:
     add("--workers", type=int, default=0, help="worker processes (0/1 = in-process)")
     add("--seed", type=int, default=0, help="base seed; each (video, corruption, severity) derives its own")
     add("--limit", type=int, help="only the first N videos/images (a quick trial)")
-    add("--crf", type=int, default=0,
-        help="video outputs: 0 = lossless H.264/VP9 (default); N > 0 = CRF N, ~10x smaller but lossy")
+    add("--crf", type=int, metavar="N",
+        help=f"video outputs: x264 CRF N, 4:4:4 (default {DEFAULT_CRF}: visually lossless, see docs/corruptions.md)")
+    add("--lossless", action="store_true",
+        help="video outputs: lossless RGB (read back bit-identical to the corruption; about 8x the bytes)")
+    add("--dry-run", action="store_true", help="print the plan and the size/time estimate; write nothing")
+    add("--shard", metavar="I/N", help="do only this array task's share: every N-th video, I = 0..N-1")
+    add("--merge", action="store_true",
+        help="after the N --shard tasks: verify and join their manifests (same arguments, no --shard)")
     add("--preview", metavar="FILE", help="write one frame of FILE under every corruption x severity to --out")
     parser.set_defaults(func=run)
 
@@ -93,13 +116,19 @@ def _run_job(args: argparse.Namespace) -> int:
     from vidsparse.data.registry import corruptible, get_dataset
     from vidsparse.errors import did_you_mean
     from vidsparse.generation.job import JobConfig, run_job
+    from vidsparse.core.distributed import parse_shard
+    from vidsparse.data.corrupted import MANIFEST
+    from vidsparse.generation.manifest import shard_name
+    from vidsparse.generation.shards import merge_shards
 
     if not args.dataset:
         raise UserError("--dataset NAME is required (or --preview FILE)")
     if args.dataset not in corruptible():
         raise did_you_mean(args.dataset, corruptible(), "dataset")
-    if args.workers < 0 or (args.limit is not None and args.limit < 1) or args.crf < 0:
-        raise UserError("--workers and --crf must be >= 0 and --limit >= 1")
+    if args.workers < 0 or (args.limit is not None and args.limit < 1):
+        raise UserError("--workers must be >= 0 and --limit >= 1")
+    if args.merge and (args.shard or args.dry_run):
+        raise UserError("--merge joins the shards' work: give it the shards' arguments without --shard/--dry-run")
     selection, _ = select(args.corruptions or "all", args.preset, get_dataset(args.dataset).default_preset)
     cfg = JobConfig(
         dataset=args.dataset,
@@ -111,10 +140,16 @@ def _run_job(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         limit=args.limit,
-        crf=args.crf,
+        crf=output_crf(args.crf, args.lossless),
+        shard=parse_shard(args.shard),
+        dry_run=args.dry_run,
     )
-    summary = run_job(cfg)
-    print(f"vidsparse corrupt: {summary.line()}; manifest: {cfg.out / 'manifest.jsonl'}")
+    summary = (merge_shards if args.merge else run_job)(cfg)
+    if cfg.dry_run:
+        print("vidsparse corrupt: dry run, nothing written")
+        return 0
+    record = cfg.out / shard_name(MANIFEST, cfg.shard)
+    print(f"vidsparse corrupt: {summary.line()}; manifest: {record}")
     for failure in summary.failed[:10]:
         print(f"  failed {failure['output']}: {failure['error']}", file=sys.stderr)
     if len(summary.failed) > 10:

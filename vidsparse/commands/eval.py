@@ -90,6 +90,9 @@ def register(subparsers) -> None:
                         help="where on-the-fly corruptions are made: 'device' = in batches on the model's device "
                              "(encoders such as codecs and JPEG stay in the workers), 'workers' = in the CPU "
                              "workers; 'auto' (default) = device on CUDA, workers otherwise. Same numbers on the CPU")
+    parser.add_argument("--shard", metavar="I/N",
+                        help="without torchrun: evaluate every N-th test sample from the I-th and log the "
+                             "predictions; the same command without --shard then merges the N shards into eval.json")
     parser.set_defaults(func=run)
 
 
@@ -112,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
+    from vidsparse.core.distributed import parse_shard
     from vidsparse.data.build import parse_views
     from vidsparse.evaluation.attacks import AttackSpec
     from vidsparse.evaluation.results import format_results
@@ -130,9 +134,11 @@ def _evaluate(args: argparse.Namespace, device: str, speak: bool) -> int:
         baseline=Path(args.baseline) if args.baseline else None, fourier=args.fourier, radii=args.radii,
         batch_size=args.batch_size, workers=args.workers, corrupt_on=args.corrupt_on,
         attack=AttackSpec(args.attack, args.eps, args.steps, args.step_size, args.attack_restarts, args.seed)
-        if args.attack else None,
+        if args.attack else None, shard=parse_shard(args.shard),
     )
     results = run_eval(request)
+    if request.shard is not None:
+        return 0
     if speak and args.fourier:
         name = request.run_dir.name
         plots.radius_curves({name: results.data["fourier"]}, RunDir(request.run_dir).fourier,

@@ -127,6 +127,17 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``--shard I/N`` ('2/8' -> (2, 8)): one of N array tasks (SLURM ``--array``, a Kubernetes
+    indexed Job) splitting a job without torchrun; None stays None."""
+    if text is None:
+        return None
+    index, _, count = text.partition("/")
+    if not (index.strip().isdigit() and count.strip().isdigit()) or not 0 <= int(index) < int(count):
+        raise UserError(f"--shard expects I/N with 0 <= I < N (e.g. 0/4; SLURM: $SLURM_ARRAY_TASK_ID/N), got {text!r}")
+    return int(index), int(count)
+
+
 def shard_indices(num_items: int, world: World) -> list[int]:
     """This rank's share of an evaluation set: strided, no padding, so every item counts once."""
     return list(range(world.rank, num_items, world.size))

@@ -51,6 +51,7 @@ class EvalRequest:
     workers: int | None = None
     corrupt_on: str = "auto"  # auto | device | workers (evaluation.on_device)
     attack: AttackSpec | None = None  # adversarial accuracy besides the rest; None = no attack
+    shard: tuple[int, int] | None = None  # (I, N): an array task's share of the on-the-fly samples, no eval.json
     progress: bool = True
 
 
@@ -111,7 +112,7 @@ class Context:
 
     def save(self, families: dict[str, str] | None = None) -> None:
         """Rewrite eval.json and eval.csv (rank 0 only: every rank holds the same results)."""
-        if self.world.is_main:
+        if self.world.is_main and self.request.shard is None:  # shards: the merge writes it
             self.results.write(families)
 
     def record(self, cell: Cell, acc, setting: Setting, error: str = "", **extra) -> None:

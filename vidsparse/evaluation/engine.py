@@ -234,6 +234,7 @@ def predict_cells(
     resume_from: Sequence[Path] = (),
     world: World | None = None,
     corrupt_on: str = "workers",
+    shard: tuple[int, int] | None = None,
 ) -> CellResults:
     """Accuracy of every cell, each sample loaded once and all its variants made in memory.
 
@@ -248,6 +249,10 @@ def predict_cells(
 
     ``corrupt_on="device"`` makes clean and every non-encoder variant on ``device`` in batches
     (``evaluation.on_device``); ``"workers"`` makes every variant in the loader's workers.
+    ``shard`` (I, N), outside DDP: an array task's share, every N-th sample of the whole set
+    (not of what is pending, which differs between tasks that resume), logged to
+    ``partial_path`` for a later call without ``shard`` to merge; the accuracies it returns
+    cover only that share.
     """
     world = joined_world() if world is None else world
     model = bare_model(model)
@@ -267,7 +272,10 @@ def predict_cells(
         log.start([])
     done = store.finished()
     pending = [i for i in range(len(source)) if not bool(done[i])]
-    mine = [pending[j] for j in shard_indices(len(pending), world)]
+    if shard is not None:
+        mine = [i for i in shard_indices(len(source), World(*shard)) if not bool(done[i])]
+    else:
+        mine = [pending[j] for j in shard_indices(len(pending), world)]
     on_device = device_cells(cells, options) if corrupt_on == "device" else frozenset()
     stream = _VariantStream(source, cells, options, mine, on_device)
     loader = DataLoader(stream, batch_size=batch_size, num_workers=workers, collate_fn=_collate,

@@ -17,7 +17,7 @@ from typing import Callable
 import corruptions
 from corruptions.selection import parse_severities, select
 from vidsparse.core.device import resolve_device
-from vidsparse.core.distributed import broadcast_object, joined_world
+from vidsparse.core.distributed import broadcast_object, joined_world, launched_by_torchrun
 from vidsparse.data.registry import get_dataset
 from vidsparse.errors import UserError
 from vidsparse.evaluation import metrics
@@ -45,6 +45,8 @@ def run_eval(request: EvalRequest) -> EvalFile:
         raise UserError(f"--corrupted-root {request.corrupted_root} does not exist; make it with 'vidsparse corrupt'")
     if request.baseline is not None:
         _check_baseline(load_baseline(request.baseline), names, severities)
+    if request.shard is not None:
+        _check_shard(request)
     world = joined_world()
     results = EvalFile(request.run_dir)
     results.data = broadcast_object(results.data, world)  # rank 0's view of what is finished
@@ -54,10 +56,23 @@ def run_eval(request: EvalRequest) -> EvalFile:
     if kind not in EVALUATORS:
         raise UserError(f"no evaluator for datasets of kind {kind!r}; valid: {', '.join(EVALUATORS)}")
     EVALUATORS[kind](ctx)
+    if request.shard is not None:
+        return ctx.results  # a share of the samples: no accuracy to record until the merge
     families = family_map(ctx.results.corruptions, ctx.preset)
     ctx.results.data["summary"] = _summary(ctx, families)
     ctx.save(families)
     return ctx.results
+
+
+def _check_shard(request: EvalRequest) -> None:
+    """``--shard`` splits the on-the-fly evaluation among array tasks; the rest is not split."""
+    if launched_by_torchrun():
+        raise UserError("--shard is for separate array tasks; under torchrun the ranks already split the samples")
+    unsplit = [flag for flag, used in (("--corrupted-root", request.corrupted_root is not None),
+                                       ("--fourier", request.fourier), ("--attack", request.attack is not None)) if used]
+    if unsplit:
+        raise UserError(f"--shard splits the on-the-fly evaluation only; run {', '.join(unsplit)} without --shard "
+                        "(e.g. in the merging run)")
 
 
 def family_map(corruption_results: dict, preset: str = "") -> dict[str, str]:

@@ -22,14 +22,18 @@ def evaluate_on_the_fly(ctx: Context, source, todo: list[Cell], setting: Setting
     interrupted (even killed) evaluation resumes; the logs are removed once eval.json holds
     the results.
     """
-    run_dir = RunDir(ctx.request.run_dir)
+    run_dir, shard = RunDir(ctx.request.run_dir), ctx.request.shard
     if todo:
         options = CorruptionOptions(setting.preset, setting.variant, setting.seed, setting.coherent)
-        own = run_dir.partial_log(ctx.world.rank)
-        others = [p for p in run_dir.partial_logs() if p != own]
+        own = run_dir.partial_log(ctx.world.rank if shard is None else shard[0])
+        others = [] if shard else [p for p in run_dir.partial_logs() if p != own]  # a shard reads only its own
         out = predict_cells(ctx.model, source, todo, options, ctx.classes, ctx.device, ctx.batch_size, ctx.workers,
                             ctx.progress, partial_path=own, partial_key=setting.key(clean=True), resume_from=others,
-                            world=ctx.world, corrupt_on=ctx.corrupt_on)
+                            world=ctx.world, corrupt_on=ctx.corrupt_on, shard=shard)
+        if shard is not None:  # its predictions stay in its log until the merge takes them
+            say(f"shard {shard[0]}/{shard[1]}: predictions logged to {own}; when every shard is done, run the same "
+                f"command without --shard to merge them into eval.json")
+            return
         if out.resumed:
             say(f"resumed: {out.resumed} samples were already evaluated before an interruption")
         for cell in todo:

@@ -48,6 +48,10 @@ class ArrayTask:
         """Outputs this task stands for (for the progress bar): one per severity."""
         return len(self.severities)
 
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (f"{self.name}.npy",)
+
 
 @dataclass(frozen=True)
 class FolderTask:
@@ -66,6 +70,10 @@ class FolderTask:
     prepare: Prepare | None  # the dataset's test preparation (ImageNet-C: ResizeCrop(256, 224)) before corrupting
 
     size = 1  # outputs this task writes (for the progress bar)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.output,)
 
 
 def load_cifar(dataset: str, root: Path) -> tuple[np.ndarray, np.ndarray, str]:
@@ -164,7 +172,8 @@ def corrupt_folder(task: FolderTask) -> list[dict[str, Any]]:
             shutil.rmtree(target)
         os.replace(tmp, target)
         row = output_row(task.source, task.output, info, sha256_tree(target))
-        row.update(images=len(task.images) - len(unreadable), **({"unreadable": unreadable} if unreadable else {}))
+        row.update(images=len(task.images) - len(unreadable), **({"unreadable": unreadable} if unreadable else {}),
+                   coding={"codec": "jpeg", "quality": JPEG_QUALITY})
         return [row]
     except Exception as err:
         return [failure_row(task.source, task.output, err)]
@@ -177,10 +186,10 @@ def array_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[Ar
     if cfg.limit:
         images, labels = images[: cfg.limit], labels[: cfg.limit]
     summary.inputs = len(images)
-    label_type = np.uint8 if labels.max() < 256 else np.int64  # CIFAR-10-C stores uint8 labels
-    _atomic_npy(cfg.out / "labels.npy", np.tile(labels, len(cfg.severities)).astype(label_type))
     tasks = []
-    for sel in cfg.corruptions:
+    for unit, sel in enumerate(cfg.corruptions):
+        if not cfg.owns(unit):
+            continue
         output = f"{sel.name}.npy"
         summary.outputs.append(output)
         if manifest.is_done(cfg.out, output) and manifest.rows[output].get("severity") == cfg.severities:
@@ -189,6 +198,14 @@ def array_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[Ar
             tasks.append(ArrayTask(source, sel.name, sel.preset, tuple(cfg.severities), images, cfg.out,
                                    cfg.variant, cfg.seed))
     return tasks
+
+
+def prepare_array_out(cfg: JobConfig) -> None:
+    """``labels.npy`` (the labels once per severity; identical in every shard: an atomic write)."""
+    _, labels, _ = load_cifar(cfg.dataset, cfg.data_root)
+    labels = labels[: cfg.limit] if cfg.limit else labels
+    label_type = np.uint8 if labels.max() < 256 else np.int64  # CIFAR-10-C stores uint8 labels
+    _atomic_npy(cfg.out / "labels.npy", np.tile(labels, len(cfg.severities)).astype(label_type))
 
 
 def folder_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[FolderTask]:
@@ -202,10 +219,13 @@ def folder_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[F
         classes = kept
     summary.inputs = sum(len(v) for v in classes.values())
     prepare = get_dataset(cfg.dataset).test_prepare  # what the on-the-fly evaluation does first
-    tasks = []
+    tasks, unit = [], -1
     for sel in cfg.corruptions:
         for severity in cfg.severities:
             for name, files in classes.items():
+                unit += 1
+                if not cfg.owns(unit):
+                    continue
                 output = f"{sel.name}/{severity}/{name}"
                 summary.outputs.append(output)
                 if manifest.is_done(cfg.out, output):

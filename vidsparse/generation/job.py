@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import closing
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 import torch
@@ -29,23 +30,34 @@ from corruptions.weather import frost_source
 from vidsparse.data.registry import corruptible, get_dataset
 from vidsparse.errors import UserError, did_you_mean
 from vidsparse.generation.config import JobConfig, Summary
-from vidsparse.generation.images import array_tasks, corrupt_array, corrupt_folder, folder_tasks
+from vidsparse.generation.estimate import Timer, estimate_line, output_bytes, plan_line, trial_run
+from vidsparse.generation.images import array_tasks, corrupt_array, corrupt_folder, folder_tasks, prepare_array_out
 from vidsparse.generation.manifest import Manifest, remove_stale_temporaries, write_failures
-from vidsparse.generation.video import copy_metadata, corrupt_video, video_tasks
+from vidsparse.generation.video import corrupt_video, prepare_video_out, video_tasks
 
 
-def _video_plan(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list:
-    tasks = video_tasks(cfg, manifest, summary)
-    copy_metadata(cfg.data_root, (cfg.out / s.name / str(v) for s in cfg.corruptions for v in cfg.severities), cfg.out)
-    return tasks
+@dataclass(frozen=True)
+class Writer:
+    """How one kind of dataset is written (``DatasetSpec.writer`` names it)."""
+
+    plan: Callable[[JobConfig, Manifest, Summary], list]  # this shard's pending tasks; writes nothing
+    prepare: Callable[[JobConfig], None]  # side files every copy needs (split lists, labels.npy)
+    work: Callable[[Any], list[dict]]  # one task, in a worker: one manifest (or failure) row per output
 
 
-# DatasetSpec.writer -> (plan the pending tasks, do one task in a worker)
-WRITERS: dict[str, tuple[Callable[[JobConfig, Manifest, Summary], list], Callable[[Any], list[dict]]]] = {
-    "video": (_video_plan, corrupt_video),
-    "npy": (array_tasks, corrupt_array),
-    "folder": (folder_tasks, corrupt_folder),
+def _nothing(cfg: JobConfig) -> None:
+    """Image folders need no side files."""
+
+
+WRITERS: dict[str, Writer] = {
+    "video": Writer(video_tasks, prepare_video_out, corrupt_video),
+    "npy": Writer(array_tasks, prepare_array_out, corrupt_array),
+    "folder": Writer(folder_tasks, _nothing, corrupt_folder),
 }
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _worker_init() -> None:
@@ -80,27 +92,52 @@ def preload(selection: Iterable[Selected] | None = None) -> None:
         frost_source()
 
 
-def run_job(cfg: JobConfig) -> Summary:
-    """Make every requested output that is not already done; return what happened."""
+def check_job(cfg: JobConfig) -> Writer:
+    """Fail early on a job that cannot run; return its writer."""
     if cfg.dataset not in corruptible():
         raise did_you_mean(cfg.dataset, corruptible(), "dataset")
     if not cfg.data_root.is_dir():
         raise UserError(f"data root not found: {cfg.data_root}")
+    if cfg.shard is not None and not 0 <= cfg.shard[0] < cfg.shard[1]:
+        raise UserError(f"--shard I/N needs 0 <= I < N, got {cfg.shard[0]}/{cfg.shard[1]}")
+    return WRITERS[get_dataset(cfg.dataset).writer]
+
+
+def run_job(cfg: JobConfig, report: Callable[[str], None] = say) -> Summary:
+    """Make every requested output (of this shard) that is not already done; return what happened.
+
+    Before the rest, the first pending task runs alone and ``report`` gets the estimate of the
+    whole job's size and time from it. ``cfg.dry_run``: the plan and that estimate only (the
+    first task is made in a temporary folder, deleted after), nothing written under ``cfg.out``.
+    """
+    writer = check_job(cfg)
     preload(cfg.corruptions)
+    manifest, summary = Manifest(cfg.out, cfg.shard), Summary()
+    tasks = writer.plan(cfg, manifest, summary)
+    report(plan_line(cfg, summary, tasks))
+    if cfg.dry_run:
+        if tasks:
+            report(estimate_line(cfg, summary, tasks, *trial_run(writer.work, tasks[0])))
+        return summary
     cfg.out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(cfg.out)
-    manifest, summary = Manifest(cfg.out), Summary()
+    if cfg.shard is None:  # array tasks leave this to --merge: another task may be writing its own
+        remove_stale_temporaries(cfg.out)
     if manifest.damaged:
         manifest.compact()
-    plan, worker = WRITERS[get_dataset(cfg.dataset).writer]
-    tasks = plan(cfg, manifest, summary)
+    writer.prepare(cfg)
     failures = []
 
     total = sum(task.size for task in tasks)
     bar = tqdm(total=total, desc="corrupt", unit="output", disable=not cfg.progress or None, file=sys.stderr)
+    timer = Timer()
     try:
-        with bar, closing(_results(worker, tasks, cfg.workers)) as results:
-            for rows in results:
+        with bar, closing(_results(writer.work, tasks[:1], 0)) as first, \
+                closing(_results(writer.work, tasks[1:], cfg.workers)) as rest:
+            for k, rows in enumerate(_chain(first, rest)):
+                if k == 0 and len(tasks) > 1:
+                    seconds = timer.seconds()
+                    made = [r for r in rows if "error" not in r]
+                    report(estimate_line(cfg, summary, tasks, rows, seconds, output_bytes(cfg.out, made)))
                 for row in rows:
                     if "error" in row:
                         failures.append(row)
@@ -111,6 +148,11 @@ def run_job(cfg: JobConfig) -> Summary:
                 bar.update(len(rows))
     finally:  # interrupted too: what is finished stays recorded, in the job's order
         manifest.compact(summary.outputs)
-    write_failures(cfg.out, failures)
+    write_failures(cfg.out, failures, cfg.shard)
     summary.failed = [{"source": f["source"], "output": f["output"], "error": f["error"]} for f in failures]
     return summary
+
+
+def _chain(*parts: Iterator[list[dict]]) -> Iterator[list[dict]]:
+    for part in parts:
+        yield from part

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import corruptions
-from vidsparse.core.io import append_jsonl, atomic_write_text, jsonl_text
-from vidsparse.data.corrupted import FAILURES, MANIFEST, manifest_rows
+from vidsparse.core.io import append_jsonl, atomic_write_text, jsonl_text, read_jsonl
+from vidsparse.data.corrupted import FAILURES, MANIFEST
 from vidsparse.errors import first_line
 
 
@@ -33,13 +33,40 @@ def sha256_tree(folder: Path) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
-class Manifest:
-    """``OUT/manifest.jsonl``: one row per finished output (a file, or a folder for image classes)."""
+def shard_name(name: str, shard: tuple[int, int] | None) -> str:
+    """``manifest.jsonl`` -> ``manifest.shard-2-of-8.jsonl``: each array task keeps its own
+    record, so tasks never write one file at once (``--merge`` joins them)."""
+    if shard is None:
+        return name
+    stem, _, suffix = name.rpartition(".")
+    return f"{stem}.shard-{shard[0]}-of-{shard[1]}.{suffix}"
 
-    def __init__(self, out: Path):
-        self.path = out / MANIFEST
-        rows, self.damaged = manifest_rows(out)  # damaged: appending after a cut line would spoil the next row
-        self.rows: dict[str, dict[str, Any]] = {r["output"]: r for r in rows if "output" in r and "sha256" in r}
+
+def shard_files(out: Path, name: str = MANIFEST) -> dict[tuple[int, int], Path]:
+    """(index, count) -> the shards' files of ``name`` found in ``out``."""
+    stem, _, suffix = name.rpartition(".")
+    found = {}
+    for path in sorted(out.glob(f"{stem}.shard-*-of-*.{suffix}")):
+        index, _, count = path.name[len(stem) + 7: -len(suffix) - 1].partition("-of-")
+        if index.isdigit() and count.isdigit():
+            found[(int(index), int(count))] = path
+    return found
+
+
+class Manifest:
+    """``OUT/manifest.jsonl`` (or one shard's ``manifest.shard-I-of-N.jsonl``): one row per
+    finished output (a file, or a folder for image classes)."""
+
+    def __init__(self, out: Path, shard: tuple[int, int] | None = None):
+        self.path = out / shard_name(MANIFEST, shard)
+        rows, self.damaged = read_jsonl(self.path)  # damaged: appending after a cut line would spoil the next row
+        self.rows: dict[str, dict[str, Any]] = {r["output"]: r for r in rows
+                                                if isinstance(r, dict) and "output" in r and "sha256" in r}
+
+    def take(self, path: Path) -> None:
+        """Add the rows of another manifest file (a shard's) to what is known done."""
+        rows, _ = read_jsonl(path)
+        self.rows.update({r["output"]: r for r in rows if isinstance(r, dict) and "output" in r and "sha256" in r})
 
     def is_done(self, out: Path, output: str) -> bool:
         """True when ``output`` is in the manifest and its file(s) still match the checksum."""
@@ -101,8 +128,8 @@ def failure_row(source: str, output: str, err: BaseException) -> dict[str, Any]:
             "traceback": "".join(traceback.format_exception(err))[-2000:]}
 
 
-def write_failures(out: Path, failures: list[dict[str, Any]]) -> None:
-    path = out / FAILURES
+def write_failures(out: Path, failures: list[dict[str, Any]], shard: tuple[int, int] | None = None) -> None:
+    path = out / shard_name(FAILURES, shard)
     if failures:
         atomic_write_text(path, jsonl_text(failures))
     elif path.exists():

@@ -45,32 +45,57 @@ class VideoTask:
     out: Path
     variant: str
     seed: int
-    crf: int
+    crf: int | None  # None = lossless
 
     @property
     def size(self) -> int:
         """Outputs this task writes (for the progress bar)."""
         return len(self.outputs)
 
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(o.output for o in self.outputs)
 
-def video_encoding(suffix: str, crf: int) -> tuple[str, dict[str, str], str]:
-    """(codec, options, pixel format) for an output container: lossless unless ``crf`` > 0.
+
+@dataclass(frozen=True)
+class Coding:
+    """How the job codes its video outputs; ``record`` is what the manifest says about it."""
+
+    codec: str
+    options: dict[str, str]
+    pix_fmt: str
+    crf: int | None  # None = lossless
+
+    def record(self) -> dict[str, Any]:
+        return {"codec": self.codec, "pix_fmt": self.pix_fmt,
+                **({"lossless": True} if self.crf is None else {"crf": self.crf})}
+
+
+def coding_for(suffix: str, crf: int | None) -> Coding:
+    """The coding of an output container: H.264 CRF ``crf`` in 4:4:4 (the default,
+    ``DEFAULT_CRF``), or lossless RGB when ``crf`` is None.
+
+    4:4:4, not the usual 4:2:0: halving the chroma resolution averages away half of the colour
+    noise the noise corruptions add (measured on real-ish clips: worst PSNR against the exact
+    frames 17.0 dB in 4:2:0 at any CRF from 12 to 23, 24.4 dB in 4:4:4 at CRF 17, for 1.5x the
+    bytes; docs/corruptions.md). VP9 for .webm stays 4:2:0.
 
     Lossless is exact: RGB is coded as RGB (libx264rgb qp 0; VP9 lossless in planar RGB for
     .webm, which cannot hold H.264), so the frames read back are bit-identical to what
-    corruptions.apply returned. x264 preset ultrafast (CAVLC) writes and decodes several times
-    faster than CABAC presets for ~15% more bytes. One encoder thread: the job parallelises
-    over videos.
+    corruptions.apply returned, at about 8x the bytes (docs/corruptions.md, "Encoding of the
+    outputs"). x264 preset ultrafast (CAVLC) writes and decodes several times faster than CABAC
+    presets for ~15% more bytes. One encoder thread: the job parallelises over videos.
     """
     webm = suffix.lower() == ".webm"
-    if crf == 0:
+    if crf is None:
         if webm:
-            return "libvpx-vp9", {"lossless": "1", "deadline": "realtime", "cpu-used": "8", "threads": "1"}, "gbrp"
-        return "libx264rgb", {"qp": "0", "preset": "ultrafast", "threads": "1"}, "rgb24"
+            options = {"lossless": "1", "deadline": "realtime", "cpu-used": "8", "threads": "1"}
+            return Coding("libvpx-vp9", options, "gbrp", None)
+        return Coding("libx264rgb", {"qp": "0", "preset": "ultrafast", "threads": "1"}, "rgb24", None)
     if webm:
         options = {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8", "threads": "1"}
-        return "libvpx-vp9", options, "yuv420p"
-    return "libx264", {"crf": str(crf), "preset": "veryfast", "threads": "1"}, "yuv420p"
+        return Coding("libvpx-vp9", options, "yuv420p", crf)
+    return Coding("libx264", {"crf": str(crf), "preset": "veryfast", "threads": "1"}, "yuv444p", crf)
 
 
 def find_videos(root: Path, exclude: Path | None = None) -> list[Path]:
@@ -119,7 +144,7 @@ def corrupt_video(task: VideoTask) -> list[dict[str, Any]]:
     except Exception as err:  # any decoder failure (VideoDecodeError or worse) is this video's, not the job's
         return [failure_row(task.relative, o.output, err) for o in task.outputs]
     clip = frames.permute(0, 3, 1, 2).contiguous()
-    codec, options, pix_fmt = video_encoding(task.source.suffix, task.crf)
+    coding = coding_for(task.source.suffix, task.crf)
     rows = []
     for spec in task.outputs:
         try:
@@ -129,8 +154,9 @@ def corrupt_video(task: VideoTask) -> list[dict[str, Any]]:
             )
             target = task.out / spec.output
             write_video(target, corrupted.permute(0, 2, 3, 1), info.fps or fps,
-                        codec=codec, options=options, pix_fmt=pix_fmt)
-            rows.append(output_row(task.relative, spec.output, info, sha256_file(target), fps=info.fps or fps))
+                        codec=coding.codec, options=coding.options, pix_fmt=coding.pix_fmt)
+            rows.append(output_row(task.relative, spec.output, info, sha256_file(target), fps=info.fps or fps,
+                                   coding=coding.record()))
         except Exception as err:
             rows.append(failure_row(task.relative, spec.output, err))
     return rows
@@ -146,23 +172,33 @@ def copy_metadata(root: Path, out_dirs: Iterable[Path], exclude: Path | None) ->
 
 
 def video_tasks(cfg: JobConfig, manifest: Manifest, summary: Summary) -> list[VideoTask]:
+    """One task per video (this shard's videos only) with its outputs not yet done in the
+    coding asked for: an output made with another coding is made again, never mixed in."""
     videos = find_videos(cfg.data_root, exclude=cfg.out)
     if not videos:
         raise UserError(f"no video files ({', '.join(WRITABLE_VIDEO)}) under {cfg.data_root}")
     videos = videos[: cfg.limit] if cfg.limit else videos
     summary.inputs = len(videos)
     tasks = []
-    for path in videos:
+    for unit, path in enumerate(videos):
+        if not cfg.owns(unit):
+            continue
         relative = path.relative_to(cfg.data_root).as_posix()
+        coding = coding_for(path.suffix, cfg.crf).record()
         pending = []
         for sel in cfg.corruptions:
             for severity in cfg.severities:
                 output = f"{sel.name}/{severity}/{relative}"
                 summary.outputs.append(output)
-                if manifest.is_done(cfg.out, output):
+                if manifest.is_done(cfg.out, output) and manifest.rows[output].get("coding") == coding:
                     summary.skipped += 1
                 else:
                     pending.append(VideoOutput(sel.name, sel.preset, severity, output))
         if pending:
             tasks.append(VideoTask(path, relative, tuple(pending), cfg.out, cfg.variant, cfg.seed, cfg.crf))
     return tasks
+
+
+def prepare_video_out(cfg: JobConfig) -> None:
+    """Copy the split files into every output folder (identical in every shard: atomic writes)."""
+    copy_metadata(cfg.data_root, (cfg.out / s.name / str(v) for s in cfg.corruptions for v in cfg.severities), cfg.out)
