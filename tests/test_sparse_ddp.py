@@ -43,14 +43,6 @@ def _worker(rank: int, world: int, tmp: str) -> None:
         assert_masks_identical(sparsifier)
         results[method] = {"digests": mask_digests(sparsifier), "changed": changed,
                            "weights": {n: p.detach().clone() for n, p in model.named_parameters()}}
-    # Masks drawn differently on each rank (a per-rank seed) are caught right after
-    # initialisation, before the first step, not only at the first update.
-    try:
-        build_sparsifier(SparseConfig(method="static", sparsity=0.5, seed=rank), model, opt,
-                         make_context(total_steps=STEPS))
-        results["init_drift_detected"] = False
-    except RuntimeError as err:
-        results["init_drift_detected"] = "differ between rank" in str(err)
     if rank == 1:  # a rank that drifts must be caught
         t = next(t for t in sparsifier.tensors if t.mask is not None)
         t.mask.view(-1)[0] = ~t.mask.view(-1)[0]
@@ -72,7 +64,6 @@ def test_masks_identical_across_two_ddp_ranks(tmp_path):
         assert a["digests"] == b["digests"]
         assert all(torch.equal(a["weights"][n], b["weights"][n]) for n in a["weights"])
     assert ranks[0]["drift_detected"] and ranks[1]["drift_detected"]
-    assert ranks[0]["init_drift_detected"] and ranks[1]["init_drift_detected"]
 
 
 def test_mask_check_is_a_no_op_without_torch_distributed():

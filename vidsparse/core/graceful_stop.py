@@ -50,8 +50,23 @@ class Terminated(SignalStop):
         super().__init__(signal.SIGTERM, "stopped by SIGTERM; the same command resumes")
 
 
+_terminated = threading.Event()  # a SIGTERM arrived inside the current sigterm_as_interrupt block
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
+    _terminated.set()
     raise Terminated()
+
+
+def raise_if_terminated() -> None:
+    """Raise ``Terminated`` if a SIGTERM arrived whose exception Python swallowed.
+
+    The handler's exception is lost when the signal lands in code that ignores exceptions (an
+    ``os.fork`` at-fork hook while a process pool starts, a ``__del__``): long jobs call this
+    between their units of work so such a SIGTERM still stops them there.
+    """
+    if _terminated.is_set():
+        raise Terminated()
 
 
 @contextmanager
@@ -60,11 +75,13 @@ def sigterm_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _terminated.clear()
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        _terminated.clear()
 
 
 class StopSignals:

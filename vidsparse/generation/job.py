@@ -27,6 +27,7 @@ from tqdm import tqdm
 from corruptions.registry import functions
 from corruptions.selection import Selected
 from corruptions.weather import frost_source
+from vidsparse.core.graceful_stop import raise_if_terminated
 from vidsparse.data.registry import corruptible, get_dataset
 from vidsparse.errors import UserError, did_you_mean
 from vidsparse.generation.config import JobConfig, Summary
@@ -134,6 +135,7 @@ def run_job(cfg: JobConfig, report: Callable[[str], None] = say) -> Summary:
         with bar, closing(_results(writer.work, tasks[:1], 0)) as first, \
                 closing(_results(writer.work, tasks[1:], cfg.workers)) as rest:
             for k, rows in enumerate(_chain(first, rest)):
+                raise_if_terminated()  # a SIGTERM swallowed while the worker pool was forking
                 if k == 0 and len(tasks) > 1:
                     seconds = timer.seconds()
                     made = [r for r in rows if "error" not in r]

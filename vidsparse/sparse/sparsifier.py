@@ -123,9 +123,6 @@ class Sparsifier:
         self.last_update: TopologyUpdate | None = None
         self._refresh()
         self._hook = optimizer.register_step_post_hook(self._remask_after_optimizer_step)
-        # Ranks that drew different masks (a per-rank seed, weights that differ at build
-        # time) are caught here, before the first step, not only at the first update.
-        assert_masks_identical(self)
 
     @property
     def sparsity(self) -> float:
