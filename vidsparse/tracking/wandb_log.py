@@ -11,9 +11,21 @@ summary. Project: ``WANDB_PROJECT`` (default ``vidsparse``).
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 from vidsparse.tracking.base import Backend, Scalars, TrackedRun, register_backend
+
+
+def _wait_for_a_new_folder(run_dir: Path, run_id: str | None) -> None:
+    """W&B names a session's folder by its start second and the run id, so a resume started in
+    the same second as the previous session would reuse that folder and replace its history
+    file: wait (under a second) until the name is new."""
+    if not run_id:
+        return
+    while any((run_dir / "wandb").glob(f"*-{time.strftime('%Y%m%d_%H%M%S')}-{run_id}")):
+        time.sleep(0.05)
 
 
 @register_backend
@@ -27,6 +39,7 @@ class WandbBackend(Backend):
         import wandb  # optional: wandb
 
         mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+        _wait_for_a_new_folder(Path(run.run_dir), run.run_id)
         self._run = wandb.init(project=os.environ.get("WANDB_PROJECT", "vidsparse"), dir=str(run.run_dir),
                                id=run.run_id, name=run.name, resume="allow", mode=mode,
                                settings=wandb.Settings(quiet=True, console="off"))
