@@ -3,6 +3,8 @@ the video presets) against Hendrycks' formulas and the imagecorruptions package.
 
 from __future__ import annotations
 
+from typing import Iterable, Iterator
+
 import numpy as np
 import torch
 
@@ -60,28 +62,33 @@ def _reference_of(preset: str) -> str:
     return SOURCES[preset][0] if preset in SOURCES else VIDEO_SOURCES[preset]
 
 
+def _frame_entries(keys: Iterable[str]) -> Iterator[tuple[str, str, str]]:
+    """(preset, display name, function key) of every frame-level preset entry whose function is in ``keys``."""
+    for preset in (*SOURCES, *VIDEO_SOURCES):
+        for name, key in _entries(preset).items():
+            if key in keys:
+                yield preset, name, key
+
+
 @check("frame-deterministic")
 def deterministic(options: Options) -> list[Row]:
     """Deterministic frame corruptions: mean absolute difference to the reference output."""
     rows = []
-    for preset in (*SOURCES, *VIDEO_SOURCES):
-        for name, key in _entries(preset).items():
-            if key not in references.DETERMINISTIC:
-                continue
-            values = []
-            for severity in range(1, 6):
-                param = _param(preset, name, severity)
-                worst = 0.0
-                for image in _images(preset, options):
-                    if preset == "imagenet-c":
-                        reference = references.imagecorruptions_uint8(key, image, severity)
-                    else:  # the formula with this table's value; np.uint8 truncates as the scripts do
-                        reference = np.floor(references.DETERMINISTIC[key](image, param))
-                    worst = max(worst, _mad(_ours(image, preset, name, severity), reference))
-                values.append(worst)
-            how = ("MAE vs imagecorruptions.corrupt on photographs" if preset == "imagenet-c" else
-                   "MAE vs the reference formula with this table's value (reference libraries)")
-            rows.append(Row(preset, name, _reference_of(preset), how, "levels (0-255)", tuple(values), MAD_LEVELS))
+    for preset, name, key in _frame_entries(references.DETERMINISTIC):
+        values, images = [], _images(preset, options)
+        for severity in range(1, 6):
+            param = _param(preset, name, severity)
+            worst = 0.0
+            for image in images:
+                if preset == "imagenet-c":
+                    reference = references.imagecorruptions_uint8(key, image, severity)
+                else:  # the formula with this table's value; np.uint8 truncates as the scripts do
+                    reference = np.floor(references.DETERMINISTIC[key](image, param))
+                worst = max(worst, _mad(_ours(image, preset, name, severity), reference))
+            values.append(worst)
+        how = ("MAE vs imagecorruptions.corrupt on photographs" if preset == "imagenet-c" else
+               "MAE vs the reference formula with this table's value (reference libraries)")
+        rows.append(Row(preset, name, _reference_of(preset), how, "levels (0-255)", tuple(values), MAD_LEVELS))
     return rows
 
 
@@ -110,22 +117,16 @@ def _our_samples(image: np.ndarray, preset: str, name: str, severity: int, sampl
 def noise(options: Options) -> list[Row]:
     """The four noises: change statistics vs the reference formula with the same parameter."""
     rows = []
-    for preset in (*SOURCES, *VIDEO_SOURCES):
-        for name, key in _entries(preset).items():
-            if key not in references.NOISES:
-                continue
-            values = []
-            for severity in range(1, 6):
-                param = _param(preset, name, severity)
-                rng = np.random.default_rng(severity)
-                gap = 0.0
-                for image in _images(preset, options)[:1]:
-                    samples = max(options.samples, STAT_VALUES // image.size)  # small images need more draws
-                    reference = np.stack([references.NOISES[key](image, param, rng) for _ in range(samples)])
-                    gap = max(gap, _stat_gap(_our_samples(image, preset, name, severity, samples), reference, image))
-                values.append(gap)
-            rows.append(Row(preset, name, _reference_of(preset), "change mean/std vs the reference formula",
-                            "% gap", tuple(values), STAT_PERCENT))
+    for preset, name, key in _frame_entries(references.NOISES):
+        values, image = [], _images(preset, options)[0]
+        samples = max(options.samples, STAT_VALUES // image.size)  # small images need more draws
+        for severity in range(1, 6):
+            param = _param(preset, name, severity)
+            rng = np.random.default_rng(severity)
+            reference = np.stack([references.NOISES[key](image, param, rng) for _ in range(samples)])
+            values.append(_stat_gap(_our_samples(image, preset, name, severity, samples), reference, image))
+        rows.append(Row(preset, name, _reference_of(preset), "change mean/std vs the reference formula",
+                        "% gap", tuple(values), STAT_PERCENT))
     return rows
 
 

@@ -30,8 +30,3 @@ def photo(name: str, size: int) -> np.ndarray:
 def as_float(image: np.ndarray) -> torch.Tensor:
     """H x W x 3 uint8 -> [1, 3, H, W] in [0, 1], the corruption functions' input."""
     return torch.tensor(image).permute(2, 0, 1).float()[None] / 255
-
-
-def as_uint8(x: torch.Tensor) -> np.ndarray:
-    """[N, 3, H, W] in [0, 1] -> N x H x W x 3 uint8, rounded as ``corruptions.apply`` stores results."""
-    return (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
