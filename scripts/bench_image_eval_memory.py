@@ -21,33 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
+
+from photo_folders import write_mixed_val
 
 PHOTOS = {"astronaut": "astronaut", "cat": "chelsea", "coffee": "coffee", "rocket": "rocket"}
 
 
 def write_val(root: Path, count: int) -> int:
-    """``root/val/<class>/<k>.JPEG``: ``count`` crops in all; returns their decoded size in bytes."""
-    import skimage.data  # optional: scikit-image, the sample photographs
-
-    rng = np.random.default_rng(0)
-    decoded = 0
-    photos = {label: getattr(skimage.data, name)() for label, name in PHOTOS.items()}
-    for k in range(count):
-        label = list(PHOTOS)[k % len(PHOTOS)]
-        image = photos[label]
-        h, w = image.shape[:2]
-        ch, cw = rng.integers(h // 3, h), rng.integers(w // 3, w)
-        top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-        size = (int(rng.integers(180, 521)), int(rng.integers(180, 521)))
-        out = root / "val" / label
-        out.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image[top : top + ch, left : left + cw]).resize(size, Image.BILINEAR).save(
-            out / f"{k:06d}.JPEG", quality=90)
-        decoded += size[0] * size[1] * 3
-    return decoded
+    """Mixed-size crops (180-520 px) of the photographs, JPEG 90; returns their decoded bytes."""
+    return write_mixed_val(root, count, PHOTOS, min_fraction=3, sizes=(180, 521), quality=90, digits=6)
 
 
 def write_run(run: Path, root: Path) -> None:

@@ -24,9 +24,7 @@ import math
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 import corruptions
 from vidsparse.cli import main as cli
@@ -34,24 +32,15 @@ from vidsparse.data.image.datasets import FileImages, ResizeCrop, fit
 from vidsparse.data.image.io import jpeg_roundtrip, read_rgb
 from vidsparse.data.image.readers import class_tree
 
+from photo_folders import write_mixed_val
+
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
 
 
 def write_val(root: Path, count: int) -> None:
-    import skimage.data  # optional: scikit-image, the sample photographs
-
-    rng = np.random.default_rng(0)
-    for k in range(count):
-        name = PHOTOS[k % len(PHOTOS)]
-        image = getattr(skimage.data, name)()
-        h, w = image.shape[:2]
-        ch, cw = rng.integers(h // 2, h), rng.integers(w // 2, w)
-        top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-        size = (int(rng.integers(300, 501)), int(rng.integers(300, 501)))
-        out = root / "val" / name
-        out.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image[top : top + ch, left : left + cw]).resize(size, Image.BILINEAR).save(
-            out / f"{k:04d}.JPEG", quality=95)
+    """Mixed-size crops (300-500 px) of the photographs, JPEG 95, one class per photograph."""
+    write_mixed_val(root, count, {name: name for name in PHOTOS}, min_fraction=2, sizes=(300, 501), quality=95,
+                    digits=4)
 
 
 def stats(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float, int]:
