@@ -72,14 +72,18 @@ def _strip(clip: torch.Tensor, frames: int) -> np.ndarray:
     return np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
 
 
+def shows_strip(sel: Selected, clip: torch.Tensor, strip_frames: int) -> bool:
+    """Whether ``sel`` is shown as a film strip: a temporal or camera corruption of a video."""
+    return strip_frames > 1 and clip.shape[0] > 1 and corruptions.info(sel.name, sel.preset)["family"] in STRIP_FAMILIES
+
+
 def render_cells(clip: torch.Tensor, selection: list[Selected], variant: str, seed: int, fps: float | None,
                  video_id: str, strip_frames: int = 1) -> list[tuple[str, list[np.ndarray | str]]]:
     """Per corruption: [clean, severity 1..5] as the middle frame, or as a strip of
     ``strip_frames`` frames for temporal and camera corruptions; a failure becomes its message."""
     rows = []
     for sel in selection:
-        strip = strip_frames > 1 and clip.shape[0] > 1 and corruptions.info(sel.name, sel.preset)["family"] in STRIP_FAMILIES
-        show = (lambda x: _strip(x, strip_frames)) if strip else _middle
+        show = (lambda x: _strip(x, strip_frames)) if shows_strip(sel, clip, strip_frames) else _middle
         cells: list[np.ndarray | str] = [show(clip)]
         for severity in SEVERITIES:
             try:
@@ -156,7 +160,7 @@ def preview(source: Path, out: Path, selection: list[Selected] | None = None, *,
         selection = [Selected(n, chosen) for n in corruptions.names(chosen)]
     title = f"{source.name}: {clip.shape[0]} frame(s) {clip.shape[-1]}x{clip.shape[-2]}, variant {variant}, seed {seed}"
     rows = render_cells(clip, selection, variant, seed, fps, source.name, strip_frames)
-    is_strip = [any(isinstance(c, np.ndarray) and c.shape[1] > clip.shape[-1] for c in cells) for _, cells in rows]
+    is_strip = [shows_strip(sel, clip, strip_frames) for sel in selection]  # rows follow the selection
     strips = [row for row, flag in zip(rows, is_strip) if flag]
     frames = [row for row, flag in zip(rows, is_strip) if not flag]
     written = []
