@@ -49,6 +49,7 @@ class DataConfig:
     hflip: bool = False  # horizontal flip augmentation (off when direction is the label)
     workers: int = field(default_factory=lambda: default_workers(2))  # at most the CPUs available
     backend: str = "auto"  # auto | torchcodec | decord | pyav
+    decode_cache_mb: int = 0  # keep decoded videos in memory up to this size (small sets: decode once)
     single_frame: bool = False  # feed one frame repeated clip_len times (temporal-information control)
     subset: str = ""  # train on a subset: el2n-top:F | el2n-bottom:F | random:F ("" = all samples)
     scores: str = ""  # el2n.json from 'vidsparse hardness' (needed by el2n-* subsets)
@@ -291,6 +292,8 @@ def check_values(cfg: RunConfig) -> None:
                         "(0 = checkpoint at epoch ends only)")
     if cfg.train.log_every < 1:
         raise UserError(f"train.log_every={cfg.train.log_every} must be >= 1 (optimizer steps between logged points)")
+    if cfg.data.decode_cache_mb < 0:
+        raise UserError(f"data.decode_cache_mb={cfg.data.decode_cache_mb} must be >= 0 (0 = decode every read)")
 
 
 def config_from_dict(values: Mapping[str, Any]) -> RunConfig:

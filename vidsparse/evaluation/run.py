@@ -19,6 +19,7 @@ from corruptions.selection import parse_severities, select
 from vidsparse.core.device import resolve_device
 from vidsparse.core.distributed import broadcast_object, joined_world, launched_by_torchrun
 from vidsparse.data.registry import get_dataset
+from vidsparse.data.video.decoded_cache import decoded_videos_cached
 from vidsparse.errors import UserError
 from vidsparse.evaluation import metrics
 from vidsparse.evaluation.context import Context, EvalRequest, load_run_model, warn
@@ -55,7 +56,8 @@ def run_eval(request: EvalRequest) -> EvalFile:
                   preset, results, world, checkpoint=checkpoint)
     if kind not in EVALUATORS:
         raise UserError(f"no evaluator for datasets of kind {kind!r}; valid: {', '.join(EVALUATORS)}")
-    EVALUATORS[kind](ctx)
+    with decoded_videos_cached(cfg.data.decode_cache_mb << 20):  # the clean frames of every cell's clips
+        EVALUATORS[kind](ctx)
     if request.shard is not None:
         return ctx.results  # a share of the samples: no accuracy to record until the merge
     families = family_map(ctx.results.corruptions, ctx.preset)

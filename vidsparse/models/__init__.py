@@ -9,6 +9,7 @@
 from vidsparse.models import (  # noqa: F401  (each module registers its models)
     c3d,
     efficientnet,
+    lenet,
     pytorchvideo_nets,
     resnet2d,
     resnet3d,

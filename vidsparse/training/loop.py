@@ -39,6 +39,7 @@ from vidsparse.core.graceful_stop import StopSignals, TrainingInterrupted
 from vidsparse.core.io import atomic_write_json
 from vidsparse.data.build import DataBundle, build_datasets
 from vidsparse.data.registry import get_dataset
+from vidsparse.data.video.decoded_cache import decoded_videos_cached
 from vidsparse.errors import UserError, did_you_mean
 from vidsparse.evaluation.accuracy import evaluate
 from vidsparse.models import get_model_entry, load_pretrained, model_from_config
@@ -89,7 +90,8 @@ def train(cfg: RunConfig, resume: bool = False, log: Callable[[str], None] = pri
     """
     device = resolve_device(cfg.train.device)
     check_names(cfg)
-    with kernel_settings(cfg.train.deterministic, device), process_group(device) as (world, device):
+    with (kernel_settings(cfg.train.deterministic, device), process_group(device) as (world, device),
+          decoded_videos_cached(cfg.data.decode_cache_mb << 20)):
         job = build_job(cfg, resume, log if world.is_main else _quiet, prepare, world, device)
         start_epoch, progress = job.restore() if resume else job.start()
         try:

@@ -22,6 +22,7 @@ from vidsparse.config import RunConfig, build_config, load_yaml
 from vidsparse.core.checkpoint import load_latest_checkpoint
 from vidsparse.data.registry import dataset_defaults as recipe_defaults
 from vidsparse.data.registry import get_dataset
+from vidsparse.data.video.decoded_cache import decoded_videos_cached
 from vidsparse.errors import UserError
 from vidsparse.evaluation.run import EvalRequest, run_eval
 from vidsparse.reporting.report import build_report
@@ -202,8 +203,10 @@ def run_sweep(spec: SweepSpec, runs: list[SweepRun], out_root: str | Path,
               log: Callable[[str], None] = print) -> SweepOutcome:
     """Train (or resume) and evaluate each run in turn, then write the report over all of them."""
     outcome = SweepOutcome()
-    # Every run sees the same seeded corruptions: after the first evaluation they come from memory.
-    with corruptions.cached(max_bytes=CORRUPTION_CACHE_BYTES):
+    # Every run sees the same seeded corruptions and the same decoded videos: after the first run
+    # both come from memory.
+    decode_cache = max((run.cfg.data.decode_cache_mb for run in runs), default=0) << 20
+    with corruptions.cached(max_bytes=CORRUPTION_CACHE_BYTES), decoded_videos_cached(decode_cache):
         _train_and_evaluate(spec, runs, outcome, log)
     if spec.report:
         outcome.report = build_report([r.run_dir for r in runs], Path(out_root) / "report").markdown

@@ -23,7 +23,7 @@ from typing import Callable, Sequence, TypeVar
 import numpy as np
 import torch
 
-from vidsparse.data.video import decord_reader, pyav_reader, torchcodec_reader
+from vidsparse.data.video import decord_reader, decoded_cache, pyav_reader, torchcodec_reader
 from vidsparse.data.video.decoding import (
     DECODE_PROBLEMS, MAX_FRAME_PIXELS, Select, VideoDecodeError, VideoInfo, check_file, decoder_message, unopenable_kind,
 )
@@ -117,7 +117,14 @@ def read_clip(
     indices, and re-opening a file per clip would double the container parsing cost.
     """
     path = Path(path)
+    cache = decoded_cache.active()
+    if cache is not None:  # inside decoded_videos_cached: decode each video once, whole
+        return cache.read(path, select, backend, max_pixels, lambda: _decode(path, None, backend, max_pixels))
+    return _decode(path, select, backend, max_pixels)
 
+
+def _decode(path: Path, select: Select | None, backend: str | None,
+            max_pixels: int | None) -> tuple[torch.Tensor, float]:
     def attempt(candidate: Backend) -> tuple[torch.Tensor, float]:
         frames, fps = candidate.read(path, select, max_pixels)
         if frames.shape[0] == 0:
