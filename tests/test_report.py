@@ -9,38 +9,12 @@ from statistics import fmean, stdev
 import matplotlib.image as mpimg
 import pytest
 
+from tests.report_runs import CELLS, fake_run
 from vidsparse.cli import main
 from vidsparse.config import RunConfig, save_config
 from vidsparse.reporting import plots
 from vidsparse.reporting.groups import training_flops_ratio
 from vidsparse.reporting.report import build_report
-
-CELLS = [("gaussian_noise", "1"), ("gaussian_noise", "2"), ("jumble", "1"), ("jumble", "2")]
-
-
-def fake_run(root: Path, method: str, sparsity: float, seed: int, clean: float, drops: list[float],
-             flops: list[float] | None = None, extra: bool = False, fourier: bool = True) -> Path:
-    """A run directory as train + eval leave it, with chosen numbers."""
-    run = root / f"{method}-{sparsity}-{seed}"
-    cfg = RunConfig()
-    cfg.sparse.method, cfg.sparse.sparsity, cfg.train.seed = method, sparsity, seed
-    cfg.model.name = "r3d_small"
-    run.mkdir(parents=True)
-    save_config(cfg, run / "config.yaml")
-    corruptions: dict = {}
-    for (name, sev), drop in zip(CELLS, drops):
-        corruptions.setdefault(name, {})[sev] = {"top1": clean - drop, "top5": 1.0, "n": 8}
-    if extra:  # a cell the other runs lack: must be left out of the comparison
-        corruptions["gaussian_noise"]["5"] = {"top1": 0.0, "top5": 0.0, "n": 8}
-    result = {"clean": {"top1": clean, "top5": 1.0, "n": 8}, "corruptions": corruptions, "summary": {}}
-    if fourier:
-        result["fourier"] = {"low_pass": {"0": 0.25, "4": clean - 0.1, "8": clean},
-                             "high_pass": {"0": clean, "4": 0.3, "8": 0.25}}
-    (run / "eval.json").write_text(json.dumps(result))
-    header = "epoch,train_loss,test_top1" + (",train_flops_ratio" if flops else "")
-    rows = [f"{e + 1},1.0,0.5" + (f",{f}" if flops else "") for e, f in enumerate(flops or [0, 0])]
-    (run / "metrics.csv").write_text("\n".join([header, *rows]) + "\n")
-    return run
 
 
 @pytest.fixture
@@ -77,9 +51,11 @@ def test_report_numbers_match_eval_json(runs, tmp_path: Path):
         assert g.clean.mean == pytest.approx(fmean(clean)) and g.clean.std == pytest.approx(stdev(clean))
     dense_robust = [_robust(p) for p in runs["dense"]]
     rigl_robust = [_robust(p) for p in runs["rigl"]]
-    delta = groups["rigl"].delta_robust
-    assert delta.value == pytest.approx(fmean(rigl_robust) - fmean(dense_robust))
-    assert delta.spread == pytest.approx(math.sqrt(stdev(rigl_robust) ** 2 / 2 + stdev(dense_robust) ** 2 / 2))
+    delta = groups["rigl"].delta_robust  # paired by seed (0 with 0, 1 with 1), 95% t-interval, t(0.975, 1)
+    diffs = [r - d for r, d in zip(rigl_robust, dense_robust)]
+    half = 12.706205 * stdev(diffs) / math.sqrt(2)
+    assert delta.mean == pytest.approx(fmean(diffs)) and delta.n == 2
+    assert (delta.lo, delta.hi) == (pytest.approx(fmean(diffs) - half), pytest.approx(fmean(diffs) + half))
     assert groups["dense"].delta_robust is None
     # training FLOPs: mean of the per-epoch ratios, then over seeds; absent column -> "-"
     assert groups["rigl"].flops.mean == pytest.approx(fmean([0.55, 0.5]))
@@ -94,14 +70,16 @@ def test_report_numbers_match_eval_json(runs, tmp_path: Path):
 
     rows = {r["method"]: r for r in csv.DictReader(out.csv.open())}
     assert float(rows["rigl"]["robust_top1_mean"]) == pytest.approx(fmean(rigl_robust), abs=1e-5)
-    assert float(rows["rigl"]["delta_robust_top1"]) == pytest.approx(delta.value, abs=1e-5)
+    assert float(rows["rigl"]["delta_robust_top1"]) == pytest.approx(delta.mean, abs=1e-5)
+    assert float(rows["rigl"]["delta_robust_top1_lo"]) == pytest.approx(delta.lo, abs=1e-5)
     assert float(rows["rigl"]["train_flops_ratio"]) == pytest.approx(0.525, abs=1e-5)
     assert rows["set"]["train_flops_ratio"] == "" and rows["rigl"]["seeds"] == "0 1"
 
     text = out.markdown.read_text()
     rigl_line = next(line for line in text.splitlines() if "| rigl" in line)
     assert f"{100 * fmean(rigl_robust):.2f} ± {100 * stdev(rigl_robust):.2f}" in rigl_line
-    assert f"{100 * delta.value:+.2f} ± {100 * delta.spread:.2f}" in rigl_line and "0.525" in rigl_line
+    assert f"{100 * delta.mean:+.2f} [{100 * delta.lo:+.2f}, {100 * delta.hi:+.2f}]" in rigl_line
+    assert "0.525" in rigl_line
     set_line = next(line for line in text.splitlines() if "| set" in line)
     assert "| -" in set_line  # no FLOPs column recorded
     for name in ("robust_vs_sparsity.png", "corruption_bars.png", "delta_heatmap.png", "corruption_delta.png",
@@ -173,11 +151,11 @@ def test_real_runs_end_to_end(synthetic_root: Path, tmp_path: Path):
 
 
 def test_corruption_delta_matrix_is_method_minus_dense(runs):
-    from vidsparse.reporting.groups import aggregate, load_run
-    from vidsparse.reporting.report import _settings, corruption_delta_panels
+    from vidsparse.reporting.figures import corruption_delta_panels
+    from vidsparse.reporting.groups import aggregate, by_setting, load_run
 
     groups = aggregate([load_run(p) for ps in runs.values() for p in ps])
-    (panel,) = corruption_delta_panels(_settings(groups)).values()
+    (panel,) = corruption_delta_panels(by_setting(groups)).values()
     by_label = {g.key.label: g for g in groups}
     dense = next(g for g in groups if g.key.method == "dense")
     assert panel["columns"] == sorted(panel["columns"]) and "dense" not in panel["columns"]

@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"image headline (corruptions_acc): {HEADLINE_SET}")
         print("wrote " + ", ".join(str(p) for p in written))
         return 0
-    from vidsparse.reporting.report import build_report, summary_rows
     from vidsparse.core.tables import format_table
+    from vidsparse.reporting.report import build_report
+    from vidsparse.reporting.tables import summary_rows
 
     result = build_report(args.runs, args.out)
     print(format_table(*summary_rows(result.groups)))

@@ -30,8 +30,6 @@ PANEL_INCHES = {  # (width, height) of one panel
 }
 MAX_COLUMNS = {"sparsity": 3, "bars": 1, "heatmap": 4, "matrix": 3, "radius": 2}
 
-Stat = tuple[float, float | None]  # mean, spread (None = a single run)
-
 
 def grid_shape(kind: str, panels: int) -> tuple[int, int]:
     cols = max(1, min(MAX_COLUMNS[kind], panels))
@@ -57,9 +55,14 @@ def _figure(kind: str, panels: int, title: str):
     return fig, flat[:panels]
 
 
+PNG_METADATA = {"Software": None}  # no matplotlib version in the file: same figure, same bytes
+
+
 def _save(fig, path: str | os.PathLike) -> Path:
+    """PNG with fixed metadata and the figure's own size (no tight bbox), so a report made twice
+    from the same runs is byte-identical."""
     try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, metadata=PNG_METADATA))
     finally:
         plt.close(fig)
 
@@ -68,24 +71,33 @@ def _pct(value: float | None) -> float:
     return math.nan if value is None else 100.0 * value
 
 
-def robust_vs_sparsity(panels: Mapping[str, Mapping], path: str | os.PathLike, metric: str = "mean robust top-1") -> Path:
-    """One panel per (dataset, model): a line per method over sparsity, dense as a band.
+def _error(mean: float, lo: float | None, hi: float | None) -> tuple[float, float]:
+    """Distances (below, above) from the mean to the interval's bounds in pp; 0 without bounds."""
+    if lo is None or hi is None:
+        return 0.0, 0.0
+    return _pct(mean) - _pct(lo), _pct(hi) - _pct(mean)
 
-    ``panels[title] = {"methods": {method: [(sparsity, mean, std)]}, "dense": (mean, std) | None}``
+
+def robust_vs_sparsity(panels: Mapping[str, Mapping], path: str | os.PathLike, metric: str = "mean robust top-1") -> Path:
+    """One panel per (dataset, model): a line per method over sparsity, dense as a line with a band.
+
+    ``panels[title] = {"methods": {method: [(sparsity, mean, lo, hi)]}, "dense": (mean, lo, hi) | None}``;
+    lo/hi bound the 95% t-interval of the group mean (None with one seed: no bar).
     """
-    fig, axes = _figure("sparsity", len(panels), f"{metric.capitalize()} vs sparsity (mean ± std over seeds)")
+    fig, axes = _figure("sparsity", len(panels),
+                        f"{metric.capitalize()} vs sparsity (mean over seeds, 95% t-interval)")
     for ax, (title, data) in zip(axes, panels.items()):
         for method, points in sorted(data["methods"].items()):
-            points = sorted(points)
-            xs = [p[0] for p in points]
-            ax.errorbar(xs, [_pct(p[1]) for p in points], yerr=[_pct(p[2] or 0.0) for p in points],
-                        marker="o", capsize=3, label=method)
+            points = sorted(points, key=lambda p: p[0])
+            errors = [_error(*p[1:]) for p in points]
+            ax.errorbar([p[0] for p in points], [_pct(p[1]) for p in points],
+                        yerr=[[e[0] for e in errors], [e[1] for e in errors]], marker="o", capsize=3, label=method)
         dense = data.get("dense")
         if dense is not None:
-            mean, std = _pct(dense[0]), _pct(dense[1] or 0.0)
-            ax.axhline(mean, color="black", linestyle="--", label="dense")
-            if std:
-                ax.axhspan(mean - std, mean + std, color="black", alpha=0.1)
+            mean, lo, hi = dense
+            ax.axhline(_pct(mean), color="black", linestyle="--", label="dense")
+            if lo is not None and hi is not None:
+                ax.axhspan(_pct(lo), _pct(hi), color="black", alpha=0.1)
         ax.set_title(title)
         ax.set_xlabel("sparsity (fraction of weights removed)")
         ax.set_ylabel(f"{metric} (%)")
@@ -116,20 +128,25 @@ def corruption_bars(panels: Mapping[str, Mapping], path: str | os.PathLike) -> P
     return _save(fig, path)
 
 
+def panel_limits(panels: Mapping[str, Mapping]) -> list[float]:
+    """Each panel's colour limit in pp: its own max |Δ| (1 when it has none), so a panel of ±3 pp
+    is not washed out by one of ±50 pp next to it."""
+    return [max((abs(v) for row in d["values"] for v in row if v is not None), default=0.0) * 100 or 1.0
+            for d in panels.values()]
+
+
 def delta_heatmaps(panels: Mapping[str, Mapping], path: str | os.PathLike, *, kind: str = "heatmap",
                    columns_label: str = "severity",
                    title: str = "Top-1 difference to dense (percentage points)") -> Path:
     """Corruption x column heatmaps of (method - dense) top-1 in percentage points.
 
     ``panels[title] = {"corruptions": [...], "columns": [...], "values": [[delta or None]]}``;
-    the columns are severities (one method per panel) or methods (one setting per panel). One
-    diverging colour scale, centred at 0, is shared by all panels so they compare at a glance.
+    the columns are severities (one method per panel) or methods (one setting per panel). Each
+    panel has its own diverging scale, symmetric about 0 (``panel_limits``), and its own colour
+    bar; every cell also prints its value, so panels still compare by number.
     """
     fig, axes = _figure(kind, len(panels), title)
-    limit = max((abs(v) for d in panels.values() for row in d["values"] for v in row if v is not None),
-                default=0.0) * 100 or 1.0
-    image = None
-    for ax, (panel_title, data) in zip(axes, panels.items()):
+    for ax, limit, (panel_title, data) in zip(axes, panel_limits(panels), panels.items()):
         values = [[_pct(v) for v in row] for row in data["values"]]
         image = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
         for i, row in enumerate(values):
@@ -143,8 +160,7 @@ def delta_heatmaps(panels: Mapping[str, Mapping], path: str | os.PathLike, *, ki
         ax.set_xlabel(columns_label)
         ax.set_ylabel("corruption")
         ax.set_title(panel_title, fontsize="medium")
-    if image is not None:
-        fig.colorbar(image, ax=axes, label="top-1 minus dense top-1 (pp); blue = better than dense")
+        fig.colorbar(image, ax=ax, label="pp vs dense (blue = better)")
     return _save(fig, path)
 
 
