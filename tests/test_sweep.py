@@ -134,3 +134,29 @@ def test_deterministic_runs_repeat_exactly(synthetic_root: Path, tmp_path: Path,
     assert yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())["train"]["deterministic"] is True
     assert metrics(tmp_path / "a") == metrics(tmp_path / "b")
     assert float(metrics(tmp_path / "a")[0]["train_loss"]) > 0
+
+
+def test_variants_cross_the_grid_and_name_their_runs(synthetic_root: Path, tmp_path: Path, capsys):
+    """MEST with random and with gradient regrowth (the paper's MEST_r / MEST_g) beside dense."""
+    variants = [{"sparse.method": "dense"}, {"sparse.method": "mest", "sparse.grow": "random"},
+                {"sparse.method": "mest", "sparse.grow": "gradient"}]
+    grid = write_grid(tmp_path / "grid.yaml", synthetic_root, {"sparse.sparsity": [0.3, 0.5]}, variants=variants)
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--grid", str(grid), "--out-root", str(out), "--print"]) == 0
+    trains = [line for line in capsys.readouterr().out.splitlines() if line.startswith("vidsparse train ")]
+    assert {Path(line.split("--out ")[1]).name for line in trains} == {
+        "synthetic-r3d_small-dense",  # dense ignores sparsity: one run
+        "synthetic-r3d_small-mest-s0.3-growrandom", "synthetic-r3d_small-mest-s0.5-growrandom",
+        "synthetic-r3d_small-mest-s0.3-growgradient", "synthetic-r3d_small-mest-s0.5-growgradient"}
+    assert all("sparse.grow=gradient" in line for line in trains if "growgradient" in line)
+
+
+@pytest.mark.parametrize("sections,message", [
+    ({"variants": {"sparse.method": "mest"}}, "'variants:' must be a list of mappings"),
+    ({"variants": [{"sparse.sparsity": 0.5}]}, "is both a grid key and a variant key"),
+])
+def test_bad_variants_are_one_line_errors(sections, message, synthetic_root: Path, tmp_path: Path, capsys):
+    path = write_grid(tmp_path / "grid.yaml", synthetic_root, {"sparse.sparsity": [0.3]}, **sections)
+    assert main(["sweep", "--grid", str(path), "--out-root", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err

@@ -1,7 +1,9 @@
 """Sweeps: a grid YAML expanded into runs, printed for a scheduler or run here, then one report.
 
 A grid file holds ``base:`` (a recipe), ``set:`` (dotted overrides for every run), ``grid:``
-(dotted key -> list of values; the runs are the cartesian product), ``eval:`` (corruptions,
+(dotted key -> list of values; the runs are the cartesian product), ``variants:`` (a list of
+mappings of dotted overrides that belong together, such as a method and its regrowth rule;
+each variant is crossed with the grid), ``eval:`` (corruptions,
 severities for ``run_eval``) and ``report:`` (default true). Running a sweep again skips
 finished runs and resumes interrupted ones, so it is safe to restart after a crash.
 """
@@ -30,7 +32,7 @@ from vidsparse.run_dir import RunDir
 from vidsparse.sparse import training_epochs
 from vidsparse.training.loop import train
 
-SECTIONS = ("base", "set", "grid", "eval", "report")
+SECTIONS = ("base", "set", "variants", "grid", "eval", "report")
 EVAL_KEYS = ("corruptions", "severities")
 # Keys already in RunConfig.run_name(); other grid keys are appended to the directory name.
 CORRUPTION_CACHE_BYTES = int(os.environ.get("VIDSPARSE_CORRUPTION_CACHE_MB", "2048")) << 20
@@ -42,6 +44,7 @@ class SweepSpec:
     base: str | None = None
     sets: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list[Any]] = field(default_factory=dict)
+    variants: list[dict[str, Any]] = field(default_factory=list)  # [] = one variant with no overrides
     eval: dict[str, str] | None = None  # None = clean accuracy only (what the report needs)
     report: bool = True
 
@@ -74,6 +77,13 @@ def load_sweep(path: str | Path) -> SweepSpec:
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise UserError(f"{path}: grid key {key!r} needs a non-empty list, e.g. {key}: [a, b]")
+    variants = data.get("variants") or []
+    if not isinstance(variants, list) or not all(isinstance(v, Mapping) and v for v in variants):
+        raise UserError(f"{path}: 'variants:' must be a list of mappings of dotted keys, e.g. "
+                        "variants: [{sparse.method: mest, sparse.grow: random}, {sparse.method: rigl}]")
+    clash = sorted({k for v in variants for k in v} & set(grid))
+    if clash:
+        raise UserError(f"{path}: {clash[0]!r} is both a grid key and a variant key; keep it in one of them")
     eval_spec = data.get("eval")
     if eval_spec is not None:
         eval_spec = _mapping(eval_spec, "eval", path)
@@ -87,8 +97,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
         base_path = Path(str(base))
         # A relative recipe path is tried as given (from the working directory), then next to the grid file.
         base = os.path.normpath(base_path if base_path.is_file() or base_path.is_absolute() else path.parent / base_path)
-    return SweepSpec(base=base, sets=_mapping(data.get("set"), "set", path), grid=grid, eval=eval_spec,
-                     report=bool(data.get("report", True)))
+    return SweepSpec(base=base, sets=_mapping(data.get("set"), "set", path), grid=grid,
+                     variants=[dict(v) for v in variants], eval=eval_spec, report=bool(data.get("report", True)))
 
 
 def _dir_suffix(combo: Mapping[str, Any]) -> str:
@@ -96,12 +106,13 @@ def _dir_suffix(combo: Mapping[str, Any]) -> str:
 
 
 def expand(spec: SweepSpec, out_root: str | Path, dataset_defaults: Callable | None = None) -> list[SweepRun]:
-    """Every grid combination as a resolved config; all are built first so a bad key fails early."""
+    """Every variant x grid combination as a resolved config; all are built first so a bad key
+    fails early."""
     dataset_defaults = dataset_defaults or recipe_defaults
     runs: dict[Path, SweepRun] = {}
     keys = list(spec.grid)
-    for values in itertools.product(*(spec.grid[k] for k in keys)):
-        combo = dict(zip(keys, values))
+    for variant, values in itertools.product(spec.variants or [{}], itertools.product(*(spec.grid[k] for k in keys))):
+        combo = {**variant, **dict(zip(keys, values))}
         overrides = {**spec.sets, **combo}
         cfg = build_config(spec.base, overrides, dataset_defaults=dataset_defaults)
         if cfg.sparse.method == "dense" and "sparse.sparsity" in overrides:
