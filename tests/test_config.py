@@ -28,6 +28,19 @@ def test_dataset_recipe_follows_the_dataset_flag():
     assert (cfg.model.name, cfg.data.crop, cfg.data.test_clips) == ("r3d_18", 112, 10)
 
 
+def test_recipe_width_belongs_to_the_recipe_model(tmp_path: Path):
+    """digits' recipe is a width-16 resnet18_cifar: choosing another model must not make it width 16."""
+    assert build_config(None, {"data.dataset": "digits"}, dataset_defaults=dataset_defaults).model.width == 16
+    other = build_config(None, {"data.dataset": "digits", "model.name": "vgg16_cifar"}, dataset_defaults=dataset_defaults)
+    assert (other.model.name, other.model.width) == ("vgg16_cifar", 0)  # 0 = the model's own default
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data: {dataset: mnist5k}\nmodel: {name: lenet5}\n")
+    assert build_config(recipe, dataset_defaults=dataset_defaults).model.width == 0
+    chosen = build_config(None, {"data.dataset": "digits", "model.name": "vgg16_cifar"}, ["model.width=8"],
+                          dataset_defaults=dataset_defaults)
+    assert chosen.model.width == 8
+
+
 def test_set_types_are_coerced_and_checked():
     cfg = build_config(None, {}, ["train.amp=false", "data.clip_len=4", "optim.lr=8/255"])
     assert cfg.train.amp is False and cfg.data.clip_len == 4 and abs(cfg.optim.lr - 8 / 255) < 1e-12
@@ -73,8 +86,11 @@ def test_shipped_recipes_and_sweeps_load():
         build_config(recipe, {}, [], dataset_defaults=dataset_defaults)
     for grid in sorted(configs.glob("sweeps/*.yaml")):
         runs = expand(load_sweep(grid), "runs/x")
-        if grid.name.startswith("study-"):  # dense once per seed + 4 methods x 3 sparsities x 3 seeds
-            assert len(runs) == 39, grid.name
+        if grid.name.startswith("study-"):  # dense once per seed + 7 sparse variants x 3 sparsities x 3 seeds
+            assert len(runs) == 66, grid.name
+            labels = {(r.cfg.sparse.method, r.cfg.sparse.grow) for r in runs}
+            assert {("mest", "random"), ("mest", "gradient"), ("granet", ""), ("gmp", "")} <= labels
+            assert len({r.run_dir for r in runs}) == 66
 
 
 def test_eval_every_below_one_is_a_config_error():

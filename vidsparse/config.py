@@ -260,14 +260,20 @@ def build_config(
             dataset = str(value)
 
     cfg = RunConfig()
-    if dataset_defaults is not None:
-        merge_mapping(cfg, dataset_defaults(dataset))
+    recipe = dataset_defaults(dataset) if dataset_defaults is not None else {}
+    merge_mapping(cfg, recipe)
     merge_mapping(cfg, file_values)
     for key, value in flag_values.items():
         set_dotted(cfg, key, value)
     for key, value in set_values:
         set_dotted(cfg, key, value)
     given = {*_dotted_keys(file_values), *flag_values, *(key for key, _ in set_values)}
+    recipe_model = recipe.get("model", {})
+    if cfg.model.name != recipe_model.get("name", cfg.model.name):
+        # The dataset recipe's model settings (its width) describe its own model, not the one chosen.
+        for key in recipe_model:
+            if key != "name" and f"model.{key}" not in given:
+                set_dotted(cfg, f"model.{key}", getattr(ModelConfig(), key))
     if "data.workers" not in given:  # a recipe's wish (or the default), capped by the CPUs available
         cfg.data.workers = default_workers(cfg.data.workers)
     resolve_defaults(cfg.sparse)  # e.g. a sparse method's default sparsity (run names show it)
