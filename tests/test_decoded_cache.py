@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import random
 
+import pytest
 import torch
 
 from tests.conftest import tiny_train_args
+from tests.test_hostile_inputs import cut, levels
 from vidsparse.cli import main
 from vidsparse.data.video import decoded_cache, reader
 from vidsparse.data.video.decoded_cache import DecodedVideos, decoded_videos_cached
+from vidsparse.data.video.decoding import VideoDecodeError
 from vidsparse.data.video.reader import read_clip
+from vidsparse.data.video.writer import write_video
 
 
 def _selects(seed: int, count: int = 6):
@@ -51,11 +55,37 @@ def test_changed_file_is_decoded_again_and_budget_evicts(tmp_path, write_tiny_vi
         assert len(cache) == 1 and cache.bytes <= cache.max_bytes
 
 
-def test_video_larger_than_budget_is_not_kept(tmp_path, write_tiny_video):
+def test_video_larger_than_budget_is_read_clip_by_clip(tmp_path, write_tiny_video):
     video = write_tiny_video(tmp_path / "v.mp4")
     cache = DecodedVideos(max_bytes=10)
-    frames, _ = cache.read(video, None, None, None, lambda: read_clip(video, None))
+    picks = []
+
+    def decode(pick):
+        picks.append(None if pick is None else pick(12))
+        return read_clip(video, pick)
+
+    frames, _ = cache.read(video, None, None, None, decode)
     assert frames.shape[0] == 12 and len(cache) == 0 and cache.bytes == 0
+    clip, _ = cache.read(video, lambda n: [0, 2, 4], None, None, decode)
+    assert clip.shape[0] == 3 and picks == [list(range(12)), [0, 2, 4]]  # once whole, then only the clip
+
+
+def test_truncated_file_gives_the_same_clips_cached(tmp_path):
+    whole = write_video(tmp_path / "whole.mkv", levels(30), 10, options={"crf": "0", "bf": "0"})
+    truncated = cut(whole, tmp_path / "cut.mkv", 0.6)
+    selects = [lambda n: [n - 1, n - 2, 0], lambda n: list(range(0, n, 3)), None]
+    expected = [read_clip(truncated, s)[0] for s in selects]
+    with decoded_videos_cached(64 << 20):
+        for select, clip in zip(selects, expected):
+            assert torch.equal(read_clip(truncated, select)[0], clip)
+        with pytest.raises(VideoDecodeError):  # an index past the end is a skipped sample, not a crash
+            read_clip(truncated, lambda n: [n + 5])
+
+
+def test_missing_file_is_a_decode_error_inside_the_cache(tmp_path):
+    with decoded_videos_cached(1 << 20), pytest.raises(VideoDecodeError) as err:
+        read_clip(tmp_path / "gone.mp4", None)
+    assert err.value.kind == "missing"
 
 
 def test_zero_budget_and_nested_blocks(tmp_path):

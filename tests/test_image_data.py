@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from vidsparse.cli import main
-from vidsparse.data.image.datasets import ImageDataset, padded_crop, resized_crop
+from vidsparse.data.image.datasets import ImageDataset, ImageTransform, padded_crop, resized_crop
 from vidsparse.data.image.io import read_rgb
 from vidsparse.data.image.readers import read_cifar, read_digits, read_imagenet, read_tinyimagenet
 from vidsparse.errors import UserError
@@ -227,3 +227,16 @@ def test_tinyimagenet_cli_counts_unreadable_images(tiny_root: Path, tmp_path: Pa
     assert int(row["skipped"]) == 1  # the truncated val_2.JPEG
     assert main(["eval", "--run", str(run)]) == 0
     assert json.loads((run / "eval.json").read_text())["clean"]["n"] == 2
+
+
+def test_normalize_reuses_its_statistics_and_matches_the_formula():
+    transform = ImageTransform(32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    for image in images:
+        x = image.float().div(255)
+        expected = (x - torch.tensor(transform.mean).view(3, 1, 1)) / torch.tensor(transform.std).view(3, 1, 1)
+        assert torch.equal(transform(image), expected)
+    out = transform(images[0])
+    out.add_(1.0)  # a caller changing the result in place does not change the next image's statistics
+    assert torch.equal(transform(images[1]), (images[1].float().div(255) - torch.tensor(transform.mean).view(3, 1, 1))
+                       / torch.tensor(transform.std).view(3, 1, 1))

@@ -153,6 +153,8 @@ def test_variants_cross_the_grid_and_name_their_runs(synthetic_root: Path, tmp_p
 
 @pytest.mark.parametrize("sections,message", [
     ({"variants": {"sparse.method": "mest"}}, "'variants:' must be a list of mappings"),
+    ({"variants": {}}, "'variants:' must be a list of mappings"),
+    ({"variants": [{}]}, "'variants:' must be a list of mappings"),
     ({"variants": [{"sparse.sparsity": 0.5}]}, "is both a grid key and a variant key"),
 ])
 def test_bad_variants_are_one_line_errors(sections, message, synthetic_root: Path, tmp_path: Path, capsys):

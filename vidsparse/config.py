@@ -49,7 +49,7 @@ class DataConfig:
     hflip: bool = False  # horizontal flip augmentation (off when direction is the label)
     workers: int = field(default_factory=lambda: default_workers(2))  # at most the CPUs available
     backend: str = "auto"  # auto | torchcodec | decord | pyav
-    decode_cache_mb: int = 0  # keep decoded videos in memory up to this size (small sets: decode once)
+    decode_cache_mb: int = 0  # keep decoded videos in memory up to this size, per loading process (small sets)
     single_frame: bool = False  # feed one frame repeated clip_len times (temporal-information control)
     subset: str = ""  # train on a subset: el2n-top:F | el2n-bottom:F | random:F ("" = all samples)
     scores: str = ""  # el2n.json from 'vidsparse hardness' (needed by el2n-* subsets)
@@ -267,9 +267,9 @@ def build_config(
         set_dotted(cfg, key, value)
     for key, value in set_values:
         set_dotted(cfg, key, value)
-    given = {*_dotted_keys(file_values), *flag_values, *(key for key, _ in set_values)}
+    given = {*_dotted_keys(file_values), *_dotted_keys(dict(flag_values)), *_dotted_keys(dict(set_values))}
     recipe_model = recipe.get("model", {})
-    if cfg.model.name != recipe_model.get("name", cfg.model.name):
+    if _base_model(cfg.model.name) != _base_model(recipe_model.get("name", cfg.model.name)):
         # The dataset recipe's model settings (its width) describe its own model, not the one chosen.
         for key in recipe_model:
             if key != "name" and f"model.{key}" not in given:
@@ -279,6 +279,11 @@ def build_config(
     resolve_defaults(cfg.sparse)  # e.g. a sparse method's default sparsity (run names show it)
     check_values(cfg)
     return cfg
+
+
+def _base_model(name: str) -> str:
+    """A model name without the ``-tiny`` suffix: the tiny configuration is the same model."""
+    return name.removesuffix("-tiny")
 
 
 def _dotted_keys(values: Mapping[str, Any], prefix: str = "") -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import Mapping
 
@@ -31,6 +32,9 @@ PANEL_INCHES = {  # (width, height) of one panel
 MAX_COLUMNS = {"sparsity": 3, "bars": 1, "heatmap": 4, "matrix": 3, "radius": 2}
 
 
+TITLE_CHARS_PER_INCH = 9  # the suptitle's characters per inch of figure width (default 'large' font)
+
+
 def grid_shape(kind: str, panels: int) -> tuple[int, int]:
     cols = max(1, min(MAX_COLUMNS[kind], panels))
     return math.ceil(panels / cols), cols
@@ -48,7 +52,7 @@ def _figure(kind: str, panels: int, title: str):
     w, h = PANEL_INCHES[kind]
     fig, axes = plt.subplots(rows, cols, figsize=(cols * w, rows * h), dpi=DPI, squeeze=False,
                              layout="constrained")
-    fig.suptitle(title)
+    fig.suptitle(textwrap.fill(title, int(cols * w * TITLE_CHARS_PER_INCH)))  # a one-panel figure is narrow
     flat = list(axes.flat)
     for ax in flat[panels:]:
         ax.set_visible(False)
@@ -111,7 +115,7 @@ def corruption_bars(panels: Mapping[str, Mapping], path: str | os.PathLike) -> P
 
     ``panels[title] = {"corruptions": [name, ...], "series": {label: [(mean, std), ...]}}``
     """
-    fig, axes = _figure("bars", len(panels), "Top-1 per corruption (mean over severities and seeds)")
+    fig, axes = _figure("bars", len(panels), "Top-1 per corruption (mean over severities and seeds; bars: ± 1 SD over seeds)")
     for ax, (title, data) in zip(axes, panels.items()):
         names, series = data["corruptions"], data["series"]
         width = 0.8 / max(len(series), 1)

@@ -77,7 +77,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise UserError(f"{path}: grid key {key!r} needs a non-empty list, e.g. {key}: [a, b]")
-    variants = data.get("variants") or []
+    variants = data.get("variants")
+    variants = [] if variants is None else variants
     if not isinstance(variants, list) or not all(isinstance(v, Mapping) and v for v in variants):
         raise UserError(f"{path}: 'variants:' must be a list of mappings of dotted keys, e.g. "
                         "variants: [{sparse.method: mest, sparse.grow: random}, {sparse.method: rigl}]")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -139,6 +140,14 @@ class ResizeCrop:
 Prepare = Callable[[torch.Tensor], torch.Tensor]  # a dataset's test preprocessing of uint8 images
 
 
+@lru_cache(maxsize=16)
+def cpu_channel_stats(mean: tuple[float, ...], std: tuple[float, ...],
+                      dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """[3, 1, 1] CPU mean and std tensors, made once per dtype: building them for every image
+    was a quarter of an on-the-fly image evaluation's time (0.35 ms per image and cell)."""
+    return (torch.tensor(mean, dtype=dtype).view(3, 1, 1), torch.tensor(std, dtype=dtype).view(3, 1, 1))
+
+
 @dataclass(frozen=True)
 class ImageTransform:
     """uint8 [C, H, W] -> normalised float [C, size, size]: ``fit`` to ``size``, then normalise."""
@@ -149,8 +158,10 @@ class ImageTransform:
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """float [C, H, W] in [0, 1] -> (x - mean) / std."""
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(3, 1, 1)  # the input's device: a
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(3, 1, 1)  # GPU batch stays there
+        if x.device.type == "cpu":  # per image, in loader workers: made once
+            mean, std = cpu_channel_stats(self.mean, self.std, x.dtype)
+        else:  # a whole batch on its device (GPU, or fake CUDA in tests): made where the input is
+            mean, std = (torch.tensor(v, dtype=x.dtype, device=x.device).view(3, 1, 1) for v in (self.mean, self.std))
         return (x - mean) / std
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,10 @@ policy, docs/input-policies.md), so clips served from the cached frames are bit-
 clips decoded again; the cache changes speed, never results.
 
 Off unless asked for (``data.decode_cache_mb``): a full-size dataset does not fit in memory.
-The cache lives in the process that reads, so with loader workers each worker holds its own.
+The cache lives in the process that reads: with ``data.workers=0`` one cache serves training,
+evaluation and (in a sweep) every run; with loader workers each persistent training worker
+fills its own copy (memory x workers) and evaluation's short-lived workers gain nothing.
+A video larger than the whole budget is remembered as such and read clip by clip as before.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from typing import Callable, Iterator
 
 import torch
 
-from vidsparse.data.video.decoding import Select
+from vidsparse.data.video.decoding import Select, VideoDecodeError
 
-# (resolved path, size, mtime) so an edited or replaced file is decoded again, plus how it is decoded
-CacheKey = tuple[str, int, int, str | None, int | None]
+# (resolved path, inode, size, mtime, ctime) so an edited or replaced file is decoded again, plus
+# how it is decoded
+CacheKey = tuple[str, int, int, int, int, str | None, int | None]
+Decode = Callable[[Select | None], tuple[torch.Tensor, float]]
 
 
 class DecodedVideos:
@@ -35,37 +40,51 @@ class DecodedVideos:
         self.hits = 0
         self.misses = 0
         self._store: OrderedDict[CacheKey, tuple[torch.Tensor, float]] = OrderedDict()
+        self._too_big: set[CacheKey] = set()
 
     def __len__(self) -> int:
         return len(self._store)
 
     def read(self, path: Path, select: Select | None, backend: str | None, max_pixels: int | None,
-             decode_all: Callable[[], tuple[torch.Tensor, float]]) -> tuple[torch.Tensor, float]:
-        """The frames ``select`` picks, from memory, decoding the whole video on first use."""
+             decode: Decode) -> tuple[torch.Tensor, float]:
+        """The frames ``select`` picks, from memory, decoding the whole video on first use.
+
+        ``decode(select)`` is the uncached read. The whole video is decoded as ``select`` sees
+        it there (every index of the backend's frame count, with the backend's substitutions
+        for undecodable frames), so ``select(n)`` gets the same ``n`` and the same frames.
+        """
         stat = os.stat(path)
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, backend, max_pixels)
+        key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, backend, max_pixels)
+        if key in self._too_big:
+            return decode(select)
         entry = self._store.get(key)
         if entry is None:
             self.misses += 1
-            entry = decode_all()
-            self._put(key, entry)
+            entry = decode(lambda n: list(range(n)))
+            if not self._put(key, entry):
+                self._too_big.add(key)
         else:
             self.hits += 1
             self._store.move_to_end(key)
         frames, fps = entry
         if select is None:
             return frames.clone(), fps
-        return frames[torch.as_tensor(select(frames.shape[0]), dtype=torch.long)], fps  # a copy
+        indices = torch.as_tensor(select(frames.shape[0]), dtype=torch.long)
+        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= frames.shape[0]):
+            raise VideoDecodeError(f"frame index out of range for {path} ({frames.shape[0]} frames)", "damaged")
+        return frames[indices], fps  # advanced indexing: a copy, the cached frames stay untouched
 
-    def _put(self, key: CacheKey, entry: tuple[torch.Tensor, float]) -> None:
+    def _put(self, key: CacheKey, entry: tuple[torch.Tensor, float]) -> bool:
+        """Keep ``entry``, evicting the least recently used; False if it alone exceeds the budget."""
         size = entry[0].numel() * entry[0].element_size()
         if size > self.max_bytes:
-            return  # one video larger than the whole budget: decode it every time
+            return False
         while self._store and self.bytes + size > self.max_bytes:
             _, (old, _) = self._store.popitem(last=False)
             self.bytes -= old.numel() * old.element_size()
         self._store[key] = entry
         self.bytes += size
+        return True
 
 
 _active: DecodedVideos | None = None

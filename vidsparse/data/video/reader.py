@@ -119,7 +119,8 @@ def read_clip(
     path = Path(path)
     cache = decoded_cache.active()
     if cache is not None:  # inside decoded_videos_cached: decode each video once, whole
-        return cache.read(path, select, backend, max_pixels, lambda: _decode(path, None, backend, max_pixels))
+        check_file(path)  # a missing file is a counted, skipped sample, as without the cache
+        return cache.read(path, select, backend, max_pixels, lambda pick: _decode(path, pick, backend, max_pixels))
     return _decode(path, select, backend, max_pixels)
 
 
