@@ -32,6 +32,7 @@ PANEL_INCHES = {  # (width, height) of one panel
 MAX_COLUMNS = {"sparsity": 3, "bars": 1, "heatmap": 4, "matrix": 3, "radius": 2}
 
 
+DODGE_FRACTION = 0.5  # the share of the gap between sparsities the methods' markers spread over
 TITLE_CHARS_PER_INCH = 9  # the suptitle's characters per inch of figure width (default 'large' font)
 
 
@@ -91,10 +92,15 @@ def robust_vs_sparsity(panels: Mapping[str, Mapping], path: str | os.PathLike, m
     fig, axes = _figure("sparsity", len(panels),
                         f"{metric.capitalize()} vs sparsity (mean over seeds, 95% t-interval)")
     for ax, (title, data) in zip(axes, panels.items()):
-        for method, points in sorted(data["methods"].items()):
+        methods = sorted(data["methods"].items())
+        sparsities = sorted({p[0] for _, points in methods for p in points})
+        gap = min((b - a for a, b in zip(sparsities, sparsities[1:])), default=0.1)
+        for i, (method, points) in enumerate(methods):
             points = sorted(points, key=lambda p: p[0])
             errors = [_error(*p[1:]) for p in points]
-            ax.errorbar([p[0] for p in points], [_pct(p[1]) for p in points],
+            # methods side by side around each sparsity, so their interval bars do not hide each other
+            dodge = (i - (len(methods) - 1) / 2) * gap * DODGE_FRACTION / max(len(methods), 1)
+            ax.errorbar([p[0] + dodge for p in points], [_pct(p[1]) for p in points],
                         yerr=[[e[0] for e in errors], [e[1] for e in errors]], marker="o", capsize=3, label=method)
         dense = data.get("dense")
         if dense is not None:
@@ -106,7 +112,7 @@ def robust_vs_sparsity(panels: Mapping[str, Mapping], path: str | os.PathLike, m
         ax.set_xlabel("sparsity (fraction of weights removed)")
         ax.set_ylabel(f"{metric} (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", ncol=2)
     return _save(fig, path)
 
 
