@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 import corruptions
-from corruptions.cache import active_cache
+from corruptions.cache import BytesLRU, active_cache
 
 
 def _clip(seed: int = 0) -> torch.Tensor:
@@ -57,3 +57,13 @@ def test_memory_bound_evicts_least_recently_used():
         assert len(cache.entries) == 2 and cache.bytes == 2 * clip_bytes
         corruptions.apply(_clip(0), "contrast", 2, seed=0)  # the oldest was evicted
         assert cache.misses == 4 and cache.hits == 0
+
+
+def test_bytes_lru_refuses_an_oversized_value_and_evicts_the_least_recently_used():
+    store = BytesLRU(max_bytes=10, size_of=len)
+    assert store.put("a", "xxxx") and store.put("b", "yyyy")
+    assert store.get("a") == "xxxx"  # "a" is now the most recently used
+    assert store.put("c", "zzzz")  # 12 bytes > 10: "b", the least recently used, goes
+    assert list(store.entries) == ["a", "c"] and store.bytes == 8
+    assert not store.put("d", "w" * 11) and len(store) == 2  # larger than the budget: refused, nothing evicted
+    assert (store.hits, store.misses) == (1, 0) and store.get("b") is None and store.misses == 1

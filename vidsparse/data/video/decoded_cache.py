@@ -16,13 +16,12 @@ A video larger than the whole budget is remembered as such and read clip by clip
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 
+from corruptions.cache import BytesLRU, Scoped, tensor_bytes
 from vidsparse.data.video.decoding import Select, VideoDecodeError
 
 # (resolved path, inode, size, mtime, ctime) so an edited or replaced file is decoded again, plus
@@ -31,19 +30,12 @@ CacheKey = tuple[str, int, int, int, int, str | None, int | None]
 Decode = Callable[[Select | None], tuple[torch.Tensor, float]]
 
 
-class DecodedVideos:
+class DecodedVideos(BytesLRU[CacheKey, tuple[torch.Tensor, float]]):
     """A least-recently-used store of ``(uint8 frames [T, H, W, C], fps)`` bounded in bytes."""
 
     def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self.hits = 0
-        self.misses = 0
-        self._store: OrderedDict[CacheKey, tuple[torch.Tensor, float]] = OrderedDict()
+        super().__init__(max_bytes, lambda entry: tensor_bytes(entry[0]))
         self._too_big: set[CacheKey] = set()
-
-    def __len__(self) -> int:
-        return len(self._store)
 
     def read(self, path: Path, select: Select | None, backend: str | None, max_pixels: int | None,
              decode: Decode) -> tuple[torch.Tensor, float]:
@@ -57,15 +49,11 @@ class DecodedVideos:
         key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, backend, max_pixels)
         if key in self._too_big:
             return decode(select)
-        entry = self._store.get(key)
+        entry = self.get(key)
         if entry is None:
-            self.misses += 1
             entry = decode(lambda n: list(range(n)))
-            if not self._put(key, entry):
+            if not self.put(key, entry):
                 self._too_big.add(key)
-        else:
-            self.hits += 1
-            self._store.move_to_end(key)
         frames, fps = entry
         if select is None:
             return frames.clone(), fps
@@ -74,40 +62,19 @@ class DecodedVideos:
             raise VideoDecodeError(f"frame index out of range for {path} ({frames.shape[0]} frames)", "damaged")
         return frames[indices], fps  # advanced indexing: a copy, the cached frames stay untouched
 
-    def _put(self, key: CacheKey, entry: tuple[torch.Tensor, float]) -> bool:
-        """Keep ``entry``, evicting the least recently used; False if it alone exceeds the budget."""
-        size = entry[0].numel() * entry[0].element_size()
-        if size > self.max_bytes:
-            return False
-        while self._store and self.bytes + size > self.max_bytes:
-            _, (old, _) = self._store.popitem(last=False)
-            self.bytes -= old.numel() * old.element_size()
-        self._store[key] = entry
-        self.bytes += size
-        return True
 
-
-_active: DecodedVideos | None = None
+_scope: Scoped[DecodedVideos] = Scoped()
 
 
 def active() -> DecodedVideos | None:
     """The cache ``read_clip`` serves from, or None outside ``decoded_videos_cached``."""
-    return _active
+    return _scope.current
 
 
-@contextmanager
-def decoded_videos_cached(max_bytes: int) -> Iterator[DecodedVideos | None]:
+def decoded_videos_cached(max_bytes: int):
     """Serve ``read_clip`` from memory inside the block (``max_bytes`` <= 0: no cache).
 
     A nested block keeps the outer cache, so a sweep that opens one for all its runs shares
     the decoded videos between them, and each run's own ``train`` / ``eval`` block reuses it.
     """
-    global _active
-    if max_bytes <= 0 or _active is not None:
-        yield _active
-        return
-    _active = DecodedVideos(max_bytes)
-    try:
-        yield _active
-    finally:
-        _active = None
+    return _scope.activate((lambda: DecodedVideos(max_bytes)) if max_bytes > 0 else None)
