@@ -29,14 +29,7 @@ OUT=${STUDY_OUT:-runs/study}
 PUBLISH=${PUBLISH:-docs/results}
 mkdir -p "$OUT/logs"
 export OMP_NUM_THREADS=1  # one core per sweep: these tiny models gain little from a second thread
-# One instruction set for every float kernel, so the numbers do not depend on whether an x86-64 CPU
-# has AVX-512 (it needs AVX2): PyTorch, oneDNN and MKL pick AVX-512 kernels where the CPU has them, and
-# NumPy and OpenCV (the corruptions) dispatch to AVX-512 too; their rounding differs, and over 30
-# epochs a rounding difference acts like a different seed (the same dense transformer, seed 0: 84.4%
-# clean with AVX-512 kernels, 87.5% with AVX2 ones). CPUs without AVX2 or other than x86 ignore the pin
-# and will not match the README exactly.
-export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=AVX2
-export NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR" OPENCV_CPU_DISABLE="AVX512-SKX,AVX512-CLX"
+source scripts/portable_kernels.sh  # float kernels pinned to AVX2: the same numbers with or without AVX-512
 
 started=$(date +%s)
 elapsed() { local s=$(( $(date +%s) - started )); printf '%d min %02d s' $((s / 60)) $((s % 60)); }
