@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from corruptions.registry import CAUSAL
 from corruptions.tables_video import CodecLevel
+from corruptions.x264_cpu import repeatable_options
 
 DEFAULT_FPS = 30.0  # source frame rate assumed when the caller does not know it (Kinetics)
 CARRIER_CRF = 18  # H.264 stream that bit errors / packet loss damage: visually near-lossless
@@ -54,9 +55,11 @@ class Encoding:
 def x264(crf: int | None = None, **options: str) -> Encoding:
     """libx264 with its defaults (preset medium, MB-tree on), as (Y)'s commands, on one thread.
 
-    One thread is what makes encodes bit-reproducible (frame threads make rate-control
+    One thread, and the assembly capped at AVX2 on x86-64 (``corruptions.x264_cpu``: the AVX-512
+    kernels do not repeat), make encodes bit-reproducible (frame threads make rate-control
     decisions depend on timing). MB-tree stays on, as in the reference: 1,070 encodes (6 frame
-    sizes, CRF 18-51, repeated and in shuffled order, in 5 processes) gave identical bytes.
+    sizes, CRF 18-51, repeated and in shuffled order, in 5 processes) gave identical bytes on a
+    CPU without AVX-512; on one with it, only once the assembly was capped.
     """
     base = {"preset": "medium", "threads": "1"}
     if crf is not None:
@@ -75,6 +78,9 @@ def streamed(fps: float) -> Encoding:
 
 
 def x265(crf: int | None = None) -> Encoding:
+    """libx265 on one thread. Known limit: at an average bit rate (``h265_abr``) it does not always
+    repeat on an AVX-512 CPU (2 distinct results in 10 calls on one clip; neither ``asm=avx2``,
+    ``pools=none`` nor ``lookahead-slices=0`` removes it); at a CRF it does."""
     options = {"preset": "medium", "x265-params": "log-level=none:pools=1:frame-threads=1"}
     if crf is not None:
         options["crf"] = str(crf)
@@ -110,11 +116,11 @@ def _open_encoder(enc: Encoding, height: int, width: int, fps: float):
     ctx.time_base, ctx.framerate = 1 / rate, rate
     if enc.qscale is not None:  # -q:v q for mpegvideo == qmin = qmax = q
         ctx.qmin = ctx.qmax = min(enc.qscale, MPEG_MAX_QSCALE)
+    options = repeatable_options(enc.codec, enc.options)
     if enc.bit_rate is not None:
         ctx.bit_rate = enc.bit_rate
-        ctx.options = {**enc.options, "maxrate": str(enc.bit_rate), "bufsize": str(enc.bit_rate)}
-    else:
-        ctx.options = dict(enc.options)
+        options |= {"maxrate": str(enc.bit_rate), "bufsize": str(enc.bit_rate)}
+    ctx.options = options
     return ctx
 
 

@@ -12,6 +12,7 @@ import av
 import numpy as np
 import torch
 
+from corruptions.x264_cpu import repeatable_options
 from vidsparse.data.video.pyav_reader import open_av, video_packets
 from vidsparse.errors import UserError
 
@@ -41,6 +42,8 @@ def write_video(
     """Encode uint8 ``[T, H, W, C]`` RGB frames to ``path`` atomically.
 
     Odd frame sizes are padded by one pixel for codecs that need even dimensions (yuv420p).
+    libx264 runs with its assembly capped at AVX2 on x86-64 (``corruptions.x264_cpu``), so the
+    same frames give the same file on every run and on every such CPU.
     """
     path = Path(path)
     array = frames.cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
@@ -56,8 +59,9 @@ def write_video(
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height = array.shape[2], array.shape[1]
         stream.pix_fmt = pix_fmt
+        options = repeatable_options(codec, options or {})
         if options:
-            stream.options = dict(options)
+            stream.options = options
         for image in array:
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             container.mux(stream.encode(frame))
