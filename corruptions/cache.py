@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, Generic, Hashable, Iterator, TypeVar
 
 import torch
@@ -72,9 +72,13 @@ class BytesLRU(Generic[K, V]):
         while self.entries and self.bytes + size > self.max_bytes:
             _, evicted = self.entries.popitem(last=False)
             self.bytes -= self.size_of(evicted)
-        self.entries[key] = value
+        self.entries[key] = self.stored(value)
         self.bytes += size
         return True
+
+    def stored(self, value: V) -> V:
+        """What ``put`` keeps of ``value``, once it is sure to keep it (a subclass may copy)."""
+        return value
 
 
 class Scoped(Generic[T]):
@@ -110,14 +114,14 @@ class CorruptionCache(BytesLRU[Hashable, torch.Tensor]):
         found = super().get(key)
         return None if found is None else found.clone()
 
-    def put(self, key: Hashable, value: torch.Tensor) -> bool:
-        return tensor_bytes(value) <= self.max_bytes and super().put(key, value.clone())
+    def stored(self, value: torch.Tensor) -> torch.Tensor:
+        return value.clone()
 
 
 _scope: Scoped[CorruptionCache] = Scoped()
 
 
-def cached(max_bytes: int = 1 << 30):
+def cached(max_bytes: int = 1 << 30) -> AbstractContextManager[CorruptionCache | None]:
     """Memoise seeded ``corruptions.apply`` calls inside the block (nested blocks share the outer cache)."""
     return _scope.activate(lambda: CorruptionCache(max_bytes))
 

@@ -14,8 +14,6 @@ from corruptions.x264_cpu import repeatable_options
 from vidsparse.data.video.synthetic import render_video
 from vidsparse.data.video.writer import write_video
 
-pytest.importorskip("av")
-
 
 def _clip(size: int = 64) -> torch.Tensor:
     """uint8 [T, H, W, 3]: a striped object moving over a textured background (the synthetic set's)."""

@@ -16,6 +16,7 @@ A video larger than the whole budget is remembered as such and read clip by clip
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Callable
 
@@ -71,7 +72,7 @@ def active() -> DecodedVideos | None:
     return _scope.current
 
 
-def decoded_videos_cached(max_bytes: int):
+def decoded_videos_cached(max_bytes: int) -> AbstractContextManager[DecodedVideos | None]:
     """Serve ``read_clip`` from memory inside the block (``max_bytes`` <= 0: no cache).
 
     A nested block keeps the outer cache, so a sweep that opens one for all its runs shares
